@@ -1,0 +1,27 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def tiny_tok():
+    from workbench.testing import tiny_tokenizer
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_dense(tiny_tok):
+    from workbench.testing import tiny_model
+    return tiny_model("dense", tokenizer=tiny_tok)
+
+
+@pytest.fixture(scope="session")
+def tiny_moe(tiny_tok):
+    from workbench.testing import tiny_model
+    return tiny_model("moe", tokenizer=tiny_tok)

@@ -1,0 +1,110 @@
+"""Model presets and paths.
+
+Here: `ModelConfig` (a frozen dataclass using Hugging Face field names), the named `PRESETS`,
+`fast_mode()` and the locations of the embedded defaults in `data/`.
+Not here: training settings (`workbench.train`), building the model (`workbench.models`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+MODELS_DIR = DATA_DIR / "models"
+DEFAULT_MODELS = {"tiny-dense": MODELS_DIR / "tiny-dense", "tiny-moe": MODELS_DIR / "tiny-moe"}
+
+
+def fast_mode() -> bool:
+    """True when WB_FAST=1 (CI, nbval, class laptops): notebooks pick their small sizes."""
+    return os.environ.get("WB_FAST", "0").lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: Literal["dense", "moe"] = "dense"
+    hidden_size: int = 128              # residual width; head dim = hidden_size // num_attention_heads
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int | None = None  # < num_attention_heads gives grouped-query attention
+    intermediate_size: int = 512        # MLP width (per expert for moe)
+    max_position_embeddings: int = 256  # context window in tokens
+    vocab_size: int = 4096              # replaced by the tokenizer's size when one is given
+    tie_word_embeddings: bool = True    # input and output embeddings share weights (saves vocab*width)
+    rope_theta: float = 10_000.0
+    # --- moe only ---
+    num_local_experts: int = 8          # experts per MoE layer
+    num_experts_per_tok: int = 2        # top-k routing
+    router_aux_loss_coef: float = 0.01  # weight of the load-balancing loss in the optimised loss
+    router_z_loss_coef: float = 0.001   # weight of the router z-loss (ST-MoE): mean(logsumexp(logits)^2)
+    router_jitter_noise: float = 0.0    # multiplicative uniform noise on router inputs while training
+    shared_expert_intermediate_size: int = 0  # > 0 adds an always-on shared expert (Qwen2-MoE style)
+
+    def __post_init__(self):
+        validate_config(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def override(self, **changes) -> "ModelConfig":
+        """A copy with `changes` applied; unknown names raise with the list of valid ones."""
+        valid = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - valid)
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {unknown}; valid: {sorted(valid)}")
+        return replace(self, **changes)
+
+
+def validate_config(c: ModelConfig) -> None:
+    """Raise ValueError naming the first inconsistent setting."""
+    if c.kind not in ("dense", "moe"):
+        raise ValueError(f"kind must be 'dense' or 'moe', got {c.kind!r}")
+    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                 "max_position_embeddings", "vocab_size"):
+        if int(getattr(c, name)) <= 0:
+            raise ValueError(f"{name} must be positive, got {getattr(c, name)}")
+    if c.hidden_size % c.num_attention_heads:
+        raise ValueError(f"num_attention_heads={c.num_attention_heads} must divide hidden_size={c.hidden_size}")
+    kv = c.num_key_value_heads or c.num_attention_heads
+    if c.num_attention_heads % kv:
+        raise ValueError(f"num_key_value_heads={kv} must divide num_attention_heads={c.num_attention_heads}")
+    if c.kind == "moe":
+        if c.num_local_experts < 1:
+            raise ValueError(f"num_local_experts must be >= 1, got {c.num_local_experts}")
+        if not 1 <= c.num_experts_per_tok <= c.num_local_experts:
+            raise ValueError(f"num_experts_per_tok (top-k)={c.num_experts_per_tok} must be between 1 and "
+                             f"num_local_experts={c.num_local_experts}")
+        for name in ("router_aux_loss_coef", "router_z_loss_coef", "router_jitter_noise"):
+            if getattr(c, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(c, name)}")
+
+
+def _dense(h, layers, heads, inter, **kw):
+    return ModelConfig(kind="dense", hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                       intermediate_size=inter, **kw)
+
+
+def _moe(h, layers, heads, inter, experts=8, k=2, **kw):
+    return ModelConfig(kind="moe", hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                       intermediate_size=inter, num_local_experts=experts, num_experts_per_tok=k, **kw)
+
+
+# Parameter counts with a 4096-token vocabulary: `workbench models` prints them exactly.
+PRESETS: dict[str, ModelConfig] = {
+    "dense-nano": _dense(64, 2, 4, 256),        # 0.39M: unit tests, first contact
+    "dense-tiny": _dense(128, 4, 4, 512),       # 1.57M: nanoGPT-comparable (4 layers, 4 heads, width 128)
+    "dense-small": _dense(256, 6, 8, 1024),     # 7.3M
+    "dense-base": _dense(512, 8, 8, 1536, num_key_value_heads=4, max_position_embeddings=512),  # 27M
+    "moe-nano": _moe(64, 2, 4, 128, experts=4, k=2),              # 0.49M total, 0.39M active
+    "moe-tiny": _moe(128, 4, 4, 256, experts=8, k=2),             # 3.9M total, 1.6M active
+    "moe-small": _moe(256, 6, 8, 512, experts=8, k=2),            # 21.5M total, 7.4M active
+    "moe-base": _moe(384, 6, 6, 512, experts=8, k=2, max_position_embeddings=512),  # 33M, 12M active
+}
+
+
+def get_preset(name: str, **overrides) -> ModelConfig:
+    """The named preset with `overrides` applied; unknown names list the valid ones."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[name].override(**overrides) if overrides else PRESETS[name]

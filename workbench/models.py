@@ -1,0 +1,193 @@
+"""Build, save and load real `transformers` causal LMs.
+
+Here: `build_model()` (ModelConfig -> LlamaConfig | MixtralConfig | Qwen2MoeConfig -> randomly initialised
+model), `load_model()` (a workbench default, a local directory or a Hub name), `save_model()` (safetensors,
+atomic), `use_attention()` (switch eager/sdpa without reloading weights), `count_params()`.
+A saved model loads with plain `AutoModelForCausalLM.from_pretrained(dir)`: nothing here is custom code.
+Not here: training (`workbench.train`), routing losses (`workbench.moe`).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, MixtralConfig, PreTrainedModel,
+                          Qwen2MoeConfig)
+
+from .config import DEFAULT_MODELS, ModelConfig, get_preset
+
+MOE_ONLY = {"num_local_experts", "num_experts_per_tok", "router_aux_loss_coef", "router_z_loss_coef",
+            "router_jitter_noise", "shared_expert_intermediate_size"}
+EXPERTS_IMPLEMENTATION = "eager"   # fastest on CPU for tiny experts; never "batched_mm" (far slower on CPU)
+
+
+def hf_config(cfg: ModelConfig, vocab_size: int | None = None, tokenizer=None):
+    """ModelConfig -> the matching transformers config (Llama dense, Mixtral MoE, Qwen2-MoE with a shared expert)."""
+    if tokenizer is not None:
+        vocab_size = len(tokenizer)
+    kw = {k: v for k, v in cfg.to_dict().items() if k not in MOE_ONLY and k not in ("kind", "rope_theta")}
+    kw["vocab_size"] = int(vocab_size or cfg.vocab_size)
+    kw["num_key_value_heads"] = cfg.num_key_value_heads or cfg.num_attention_heads
+    kw["rope_parameters"] = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    if tokenizer is not None:
+        kw.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                  pad_token_id=tokenizer.pad_token_id)
+    else:
+        kw.update(bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    if cfg.kind == "dense":
+        return LlamaConfig(**kw)
+    moe = dict(num_experts_per_tok=cfg.num_experts_per_tok, router_aux_loss_coef=cfg.router_aux_loss_coef)
+    if cfg.shared_expert_intermediate_size > 0:
+        c = Qwen2MoeConfig(**kw, **moe, num_experts=cfg.num_local_experts, moe_intermediate_size=cfg.intermediate_size,
+                           shared_expert_intermediate_size=cfg.shared_expert_intermediate_size, norm_topk_prob=True,
+                           decoder_sparse_step=1, mlp_only_layers=[])
+    else:
+        c = MixtralConfig(**kw, **moe, num_local_experts=cfg.num_local_experts,
+                          router_jitter_noise=cfg.router_jitter_noise)
+    c.router_z_loss_coef = cfg.router_z_loss_coef   # saved in config.json; read by the training loss
+    return c
+
+
+def build_model(preset: str | ModelConfig = "dense-tiny", vocab_size: int | None = None, tokenizer=None,
+                seed: int | None = None, attn_implementation: str = "sdpa", **overrides) -> PreTrainedModel:
+    """A randomly initialised causal LM for a preset name or ModelConfig, with `overrides` applied.
+
+    `tokenizer` (or `vocab_size`) sets the vocabulary size and the special token ids.
+    """
+    cfg = get_preset(preset, **overrides) if isinstance(preset, str) else preset.override(**overrides)
+    if seed is not None:
+        torch.manual_seed(seed)
+    kw = {"attn_implementation": attn_implementation}
+    if cfg.kind == "moe":
+        kw["experts_implementation"] = EXPERTS_IMPLEMENTATION
+    return AutoModelForCausalLM.from_config(hf_config(cfg, vocab_size, tokenizer), **kw)
+
+
+def model_config(model: PreTrainedModel) -> ModelConfig:
+    """Recover the workbench ModelConfig of a Llama/Mixtral/Qwen2-MoE model (for checks and summaries)."""
+    c = model.config
+    moe = getattr(c, "num_local_experts", None) or getattr(c, "num_experts", None)
+    return ModelConfig(
+        kind="moe" if moe else "dense", hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
+        num_attention_heads=c.num_attention_heads, num_key_value_heads=c.num_key_value_heads,
+        intermediate_size=getattr(c, "moe_intermediate_size", None) or c.intermediate_size,
+        max_position_embeddings=c.max_position_embeddings, vocab_size=c.vocab_size,
+        tie_word_embeddings=bool(c.tie_word_embeddings),
+        num_local_experts=moe or 8, num_experts_per_tok=getattr(c, "num_experts_per_tok", 2) if moe else 2,
+        router_aux_loss_coef=getattr(c, "router_aux_loss_coef", 0.01) if moe else 0.01,
+        router_z_loss_coef=getattr(c, "router_z_loss_coef", 0.0) if moe else 0.001,
+        router_jitter_noise=getattr(c, "router_jitter_noise", 0.0) if moe else 0.0,
+        shared_expert_intermediate_size=getattr(c, "shared_expert_intermediate_size", 0) if moe else 0)
+
+
+def count_params(model: PreTrainedModel) -> tuple[int, int]:
+    """(total, active per token) parameters; tied embeddings counted once.
+
+    active = total - (E - k) * params_per_expert * n_moe_layers for an MoE (only k of E experts run per token).
+    """
+    total = sum(p.numel() for p in model.parameters())   # parameters() yields a tied weight once
+    c = model.config
+    n_exp = getattr(c, "num_local_experts", None) or getattr(c, "num_experts", None)
+    if not n_exp:
+        return total, total
+    k = c.num_experts_per_tok
+    width = getattr(c, "moe_intermediate_size", None) or c.intermediate_size
+    per_expert = 3 * c.hidden_size * width          # gate, up and down projections
+    return total, total - (n_exp - k) * per_expert * c.num_hidden_layers
+
+
+@contextlib.contextmanager
+def use_attention(model: PreTrainedModel, implementation: str = "eager"):
+    """Temporarily switch the attention implementation (weights untouched), e.g. to read attention maps."""
+    before = model.config._attn_implementation
+    model.set_attn_implementation(implementation)
+    try:
+        yield model
+    finally:
+        model.set_attn_implementation(before)
+
+
+def save_model(model: PreTrainedModel, tokenizer, out_dir: str | Path) -> Path:
+    """Write config + safetensors weights + tokenizer to `out_dir` atomically (temp dir, then rename)."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        replace_dir(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move `src` to `dst`, replacing it; `dst` is never half-written (old copy kept until the rename)."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve(name_or_dir: str | Path) -> str:
+    """A workbench default name ('tiny-dense', 'tiny-moe'), a local directory, or a Hub model id (as is)."""
+    if str(name_or_dir) in DEFAULT_MODELS:
+        path = DEFAULT_MODELS[str(name_or_dir)]
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"default model {name_or_dir!r} is missing from {path}; "
+                                    "train it with `make models`")
+        return str(path)
+    path = Path(name_or_dir).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} holds no model: config.json is missing")
+        return str(path)
+    return str(name_or_dir)
+
+
+def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str = "sdpa",
+               trust_remote_code: bool = False, device: str | None = None, dtype=None, local_only: bool = False):
+    """(model, tokenizer) for a workbench default, a local directory or a Hub causal LM, in eval mode.
+
+    Remote code is never run unless `trust_remote_code=True`. `local_only` forbids any download.
+    """
+    where = resolve(name_or_dir)
+    kw = dict(trust_remote_code=trust_remote_code, local_files_only=local_only or Path(where).exists())
+    tok = AutoTokenizer.from_pretrained(where, **kw)
+    model = AutoModelForCausalLM.from_pretrained(where, attn_implementation=attn_implementation,
+                                                 dtype=dtype or torch.float32, **kw)
+    if getattr(model.config, "num_local_experts", None) and getattr(model.config, "_experts_implementation", None) \
+            not in (None, "eager", "grouped_mm"):
+        model.set_experts_implementation(EXPERTS_IMPLEMENTATION)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if device:
+        model.to(device)
+    return model.eval(), tok
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list the model presets with their parameter counts")
+    p.add_argument("--vocab-size", type=int, default=4096)
+    p.set_defaults(func=_cli_models)
+
+
+def _cli_models(args) -> int:
+    from .config import PRESETS
+    print(f"{'preset':<12} {'kind':<6} {'layers':>6} {'width':>6} {'heads':>5} {'experts':>8} "
+          f"{'total':>10} {'active':>10}")
+    for name, cfg in PRESETS.items():
+        with torch.device("meta"):
+            total, active = count_params(build_model(cfg, vocab_size=args.vocab_size))
+        experts = f"{cfg.num_experts_per_tok}/{cfg.num_local_experts}" if cfg.kind == "moe" else "-"
+        print(f"{name:<12} {cfg.kind:<6} {cfg.num_hidden_layers:>6} {cfg.hidden_size:>6} "
+              f"{cfg.num_attention_heads:>5} {experts:>8} {total / 1e6:>9.2f}M {active / 1e6:>9.2f}M")
+    return 0

@@ -1,0 +1,1 @@
+"""Plot builders: pure functions record -> plotly Figure. Never call .show(); never import ipywidgets."""

@@ -1,0 +1,81 @@
+"""Byte-level BPE tokenizers trained with Hugging Face `tokenizers`, wrapped as `PreTrainedTokenizerFast`.
+
+Here: `train_tokenizer()`, `load_tokenizer()`, `save_tokenizer()` and the `workbench tokenizer` command.
+A saved tokenizer loads with plain `AutoTokenizer.from_pretrained(dir)`; no workbench import needed.
+Byte-level means every string round-trips (no unknown token): characters the merges never saw split
+into byte tokens, which the explorers show as they are.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
+SPECIAL_TOKENS = [PAD, BOS, EOS]          # ids 0, 1, 2
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+    """Learn byte-level BPE merges on `texts` until the vocabulary has `vocab_size` entries (specials included)."""
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("cannot train a tokenizer on an empty corpus: give at least one non-empty text")
+    if vocab_size < 256 + len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size={vocab_size} is below the {256 + len(SPECIAL_TOKENS)} byte and special tokens")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    learned = tok.get_vocab_size()
+    if learned < vocab_size:
+        raise ValueError(f"corpus too small for vocab_size={vocab_size}: only {learned} tokens could be learned "
+                         f"from {len(texts)} texts; use a larger corpus or a vocab_size <= {learned}")
+    return wrap(tok)
+
+
+def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    """A `tokenizers.Tokenizer` as a transformers tokenizer with BOS/EOS/PAD set (no BOS added automatically)."""
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
+                                   clean_up_tokenization_spaces=False)
+    fast.model_max_length = 1_000_000   # the model's context window is enforced where text is fed to it
+    return fast
+
+
+def save_tokenizer(tok: PreTrainedTokenizerFast, out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(out_dir)
+    return out_dir
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
+    """Load a tokenizer saved with `save_pretrained` (a workbench tokenizer or any local HF one)."""
+    path = Path(path)
+    if not (path / "tokenizer.json").exists() and not (path / "tokenizer_config.json").exists():
+        raise FileNotFoundError(f"no tokenizer in {path}: expected tokenizer.json (train one with "
+                                f"`workbench tokenizer --corpus DIR --vocab-size V --out {path}`)")
+    return AutoTokenizer.from_pretrained(path)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer on a corpus")
+    p.add_argument("--corpus", required=True, help="corpus directory, .txt or .jsonl file")
+    p.add_argument("--vocab-size", type=int, default=4096)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    from .corpora import read_texts
+    texts = read_texts(args.corpus)
+    tok = train_tokenizer(texts, args.vocab_size)
+    save_tokenizer(tok, args.out)
+    n_tokens = sum(len(ids) for ids in tok(texts[:2000])["input_ids"])
+    n_chars = sum(len(t) for t in texts[:2000])
+    print(f"tokenizer: vocab {len(tok)}, {n_chars / max(n_tokens, 1):.2f} characters/token "
+          f"on {min(len(texts), 2000)} texts, saved to {args.out}")
+    return 0

@@ -1,0 +1,1 @@
+"""Widgets: ipywidgets panels that only wire controls to compute (probes, scoring, train) and plots."""
