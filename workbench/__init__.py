@@ -1,1 +1,31 @@
-"""SLM Workbench."""
+"""SLM Workbench: train small language models, look inside them, and compare scoring functions.
+
+`import workbench as wb` is all a notebook needs. The pipeline, one way:
+corpora -> tokenizer -> models -> train -> probes -> scoring -> plots -> widgets -> notebooks.
+Compute modules never import plotly or ipywidgets; `wb.plots` and `wb.widgets` load on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .config import DATA_DIR, DEFAULT_MODELS, PRESETS, ModelConfig, fast_mode, get_preset
+from .models import build_model, count_params, load_model, save_model, use_attention
+from .tokenizer import load_tokenizer, train_tokenizer
+
+__version__ = "0.1.0"
+
+_LAZY_MODULES = {"corpora", "train", "moe", "probes", "scoring", "plots", "widgets", "teach", "testing", "notebook"}
+_LAZY_NAMES = {  # name -> module that defines it (imported on first use)
+    "generate_corpus": "corpora", "load_corpus": "corpora", "read_texts": "corpora", "validate_texts": "corpora",
+    "TrainConfig": "train", "TrainResult": "train", "generate": "train",
+    "setup_notebook": "notebook",
+}
+
+
+def __getattr__(name: str):
+    """PEP 562: heavy or UI modules load only when used (`wb.plots`, `wb.widgets`, `wb.train(...)`)."""
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"workbench.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"workbench.{_LAZY_NAMES[name]}"), name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -1,0 +1,65 @@
+# The two set-up commands are `make lab` and `make test`; both create .venv when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+PYTEST_ARGS ?=
+
+.PHONY: lab test unit notebooks e2e venv browser models bench lock clean
+
+$(STAMP): pyproject.toml requirements-lock.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements-lock.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Open the workbench: JupyterLab on notebooks/, offline, on the embedded defaults in data/.
+lab: $(STAMP)
+	$(OFFLINE) $(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --ip=127.0.0.1 --no-browser $(ROOT_FLAG) \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
+## Run the whole test suite: unit tests, every notebook under nbval (small sizes), real-browser tests.
+test: $(STAMP) browser
+	WB_FAST=1 $(OFFLINE) $(PY) -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=300 \
+		--timeout=900 -q -rs $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	WB_FAST=1 $(OFFLINE) $(PY) -m pytest tests --ignore=tests/e2e -q $(PYTEST_ARGS)
+
+notebooks: $(STAMP)
+	WB_FAST=1 $(OFFLINE) $(PY) -m pytest notebooks --nbval-lax --nbval-cell-timeout=300 --timeout=900 -q
+
+e2e: $(STAMP) browser
+	WB_FAST=1 $(OFFLINE) $(PY) -m pytest tests/e2e -q -rs
+
+## Debian's Chromium for the browser tests and static figure export (never a browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium fonts-dejavu-core >/dev/null) || echo "chromium could not be installed: browser tests will be skipped"; \
+	  else echo "chromium is missing and cannot be installed here: browser tests will be skipped"; fi; }
+
+## Retrain the embedded default models (see data/models/README.md).
+models: $(STAMP)
+	bash data/models/train_defaults.sh
+
+## Benchmarks (not tests): write bench/results/*.md and *.json.
+bench: $(STAMP)
+	$(OFFLINE) $(PY) bench/bench_train.py
+	$(OFFLINE) $(PY) bench/bench_attention_widget.py
+	$(OFFLINE) $(PY) bench/bench_routing.py
+	$(OFFLINE) $(PY) bench/bench_scoring.py
+
+## Refresh the pinned constraints from the current environment.
+lock:
+	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==\([0-9.]*\)+.*/torch==\1/' > requirements-lock.txt
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache
