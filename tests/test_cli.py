@@ -1,0 +1,35 @@
+"""The `workbench` command: every subcommand is registered and errors are clean (exit 2, no traceback)."""
+import subprocess
+import sys
+
+import pytest
+
+from workbench.cli import build_parser, main
+
+SUBCOMMANDS = ["corpus", "validate", "tokenizer", "models", "train", "generate", "score"]
+
+
+def test_all_subcommands_registered():
+    choices = build_parser()._subparsers._group_actions[0].choices
+    assert set(SUBCOMMANDS) <= set(choices)
+
+
+def test_models_lists_every_preset(capsys):
+    from workbench.config import PRESETS
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    assert [ln.split()[0] for ln in lines] == list(PRESETS)
+
+
+def test_console_script_reports_errors_cleanly(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "tokenizer", "--corpus", str(tmp_path / "nope.txt"),
+                          "--out", str(tmp_path / "tok")], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "error" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("bad", [["--nonsense"], []])
+def test_bad_usage_exits_nonzero(bad):
+    with pytest.raises(SystemExit) as exc:
+        main(bad)
+    assert exc.value.code != 0
