@@ -1,39 +1,211 @@
-"""Router losses for MoE training, computed from the model's router logits.
+"""Router losses and routing regularisers for MoE training, computed from the model's router logits.
 
-Here: `router_losses()` -> {"aux": load-balancing loss, "z": router z-loss}; the training loss adds
-`router_aux_loss_coef * aux + router_z_loss_coef * z` to the language-model loss itself, so the
-aux loss is really optimised (transformers only adds it when router logits are requested).
+Here:
+- `load_balance_loss()` in four conventions (`CONVENTIONS`), `z_loss()`, and `router_losses()` -> {"aux", "z"};
+  the training loss adds `router_aux_loss_coef * aux + router_z_loss_coef * z` to the language-model loss
+  itself, so the aux loss is really optimised (transformers only adds it when router logits are requested).
+- `prepare_for_training()` installs Expert Output Masking (fairseq/NLLB semantics) and an emulated Gating
+  Dropout as forward hooks on each MoE block's router (`mlp.gate`); `finalize_for_inference()` bakes EOM's
+  inference scaling (1 - p) into the saved expert weights.
+Works on Mixtral-style blocks and Qwen2-MoE blocks (shared expert left untouched).
+Not here: routing analyses (`workbench.probes.routing`).
 """
 from __future__ import annotations
+
+import warnings
 
 import torch
 from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
 
+# convention -> (description, value under uniform routing as a function of top-k)
+CONVENTIONS = {
+    "hf": ("Hugging Face load_balancing_loss_func: E * sum_i F_i P_i, F_i = share of tokens with i in their "
+           "top-k, pooled over all layers", lambda k: float(k)),
+    "switch": ("Switch Transformer (eqs. 4-6): E * sum_i f_i P_i, f_i = share of tokens whose top-1 is i; "
+               "per layer, mean over layers", lambda k: 1.0),
+    "gshard": ("GShard / fairseq top2gate: E * sum_i me_i ce_i, me = mean gate probs, ce = top-1 mask share "
+               "(the second expert is not counted); per layer, mean over layers", lambda k: 1.0),
+    "deepseek": ("DeepSeekMoE expert-level: sum_i f_i P_i, f_i = E/(k T) * #tokens with i in top-k; "
+                 "per layer, mean over layers", lambda k: 1.0),
+}
 
-def z_loss(router_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """ST-MoE router z-loss: mean over tokens and layers of logsumexp(logits)^2."""
+
+def uniform_value(convention: str, top_k: int) -> float:
+    """The loss value when every token's router distribution is uniform (its floor under balanced routing)."""
+    _check_convention(convention)
+    return CONVENTIONS[convention][1](top_k)
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown aux-loss convention {convention!r}; choose one of {sorted(CONVENTIONS)}")
+
+
+def _layer_stats(logits: torch.Tensor, top_k: int, mask: torch.Tensor | None):
+    """Per layer: P (mean router prob per expert), F1 (top-1 share), Fk (share of tokens with e in top-k)."""
+    probs = logits.float().softmax(-1)                              # (tokens, experts)
+    n_exp = probs.shape[-1]
+    w = torch.ones(probs.shape[0], device=probs.device) if mask is None else mask.reshape(-1).float()
+    total = w.sum().clamp_min(1e-9)
+    P = (probs * w[:, None]).sum(0) / total                          # (experts,)
+    topk = probs.topk(top_k, dim=-1).indices                         # (tokens, k)
+    hot = torch.zeros_like(probs).scatter_(1, topk, 1.0)            # (tokens, experts) 1 if e in top-k
+    Fk = (hot * w[:, None]).sum(0) / total
+    top1 = torch.nn.functional.one_hot(topk[:, 0], n_exp).float()
+    F1 = (top1 * w[:, None]).sum(0) / total
+    return P, F1, Fk
+
+
+def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attention_mask=None,
+                      per_layer: bool = False) -> torch.Tensor:
+    """Load-balancing loss of router logits (tuple over layers of (tokens, experts)) in a named convention.
+
+    hf:       E * sum_i F_i P_i pooled over layers (uniform routing: k)
+    switch:   E * sum_i f1_i P_i per layer, mean over layers (uniform: 1)
+    gshard:   E * sum_i me_i ce_i per layer (same formula as switch: fairseq's top-2 gate counts only the
+              first expert in ce), mean over layers (uniform: 1)
+    deepseek: (E/k) * sum_i F_i P_i per layer, mean over layers (uniform: 1)
+    per_layer=True returns the (layers,) vector (for "hf": each layer's own value, uniform k).
+    Differentiable (P carries the gradient; the counts do not).
+    """
+    _check_convention(convention)
+    if isinstance(router_logits, torch.Tensor):
+        router_logits = (router_logits,)
+    if not router_logits:
+        raise ValueError("no router logits: call the model with output_router_logits=True on an MoE model")
+    n_exp = router_logits[0].shape[-1]
+    if not 1 <= top_k <= n_exp:
+        raise ValueError(f"top_k={top_k} must be between 1 and the number of experts {n_exp}")
+    if convention == "hf" and not per_layer:
+        return load_balancing_loss_func(tuple(router_logits), n_exp, top_k, attention_mask)
+    values = []
+    for logits in router_logits:
+        P, F1, Fk = _layer_stats(logits, top_k, attention_mask)
+        if convention == "hf":
+            values.append(n_exp * (Fk * P).sum())
+        elif convention in ("switch", "gshard"):
+            values.append(n_exp * (F1 * P).sum())
+        else:
+            values.append(n_exp / top_k * (Fk * P).sum())
+    values = torch.stack(values)
+    return values if per_layer else values.mean()
+
+
+def z_loss(router_logits: tuple[torch.Tensor, ...], per_layer: bool = False) -> torch.Tensor:
+    """ST-MoE router z-loss: mean over tokens (and layers) of logsumexp(logits)^2."""
+    if isinstance(router_logits, torch.Tensor):
+        router_logits = (router_logits,)
+    if per_layer:
+        return torch.stack([torch.logsumexp(r.float(), -1).pow(2).mean() for r in router_logits])
     logits = torch.cat([r.float() for r in router_logits], dim=0)   # (layers*tokens, experts)
     return torch.logsumexp(logits, dim=-1).pow(2).mean()
 
 
-def router_losses(router_logits: tuple[torch.Tensor, ...], config, attention_mask=None) -> dict[str, torch.Tensor]:
-    """{"aux": Hugging Face's pooled top-k load-balancing loss (k under uniform routing), "z": z-loss}."""
+def router_losses(router_logits: tuple[torch.Tensor, ...], config, attention_mask=None,
+                  convention: str = "hf") -> dict[str, torch.Tensor]:
+    """{"aux": load-balancing loss in `convention` (see CONVENTIONS), "z": z-loss}."""
     n_exp = getattr(config, "num_local_experts", None) or config.num_experts
-    aux = load_balancing_loss_func(router_logits, n_exp, config.num_experts_per_tok, attention_mask)
+    if router_logits and router_logits[0].shape[-1] != n_exp:
+        raise ValueError(f"router logits have {router_logits[0].shape[-1]} experts but the config says {n_exp}")
+    aux = load_balance_loss(router_logits, config.num_experts_per_tok, convention, attention_mask)
     return {"aux": aux, "z": z_loss(router_logits)}
 
 
-def prepare_for_training(model, expert_output_mask_p: float = 0.0, gating_dropout_p: float = 0.0) -> list:
+# --------------------------------------------------------------------------- hooks on the MoE blocks
+
+def moe_blocks(model) -> list[tuple[int, torch.nn.Module]]:
+    """(layer index, MoE block) for every decoder layer whose MLP is a routed MoE block (has .gate and .experts)."""
+    base = getattr(model, "model", model)
+    layers = getattr(base, "layers", None)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__} has no .model.layers: not a decoder-only transformers model")
+    return [(i, layer.mlp) for i, layer in enumerate(layers)
+            if hasattr(getattr(layer, "mlp", None), "gate") and hasattr(layer.mlp, "experts")]
+
+
+def _expert_output_mask_hook(p: float):
+    """Expert Output Masking (fairseq `--moe-eom`): in training, each (token, assigned expert) output is
+    dropped with probability p, no 1/(1-p) rescaling. Implemented by zeroing that slot's gate weight,
+    which is the same as zeroing the expert's output since y = sum_j w_j E_j(x)."""
+    def hook(module, args, output):
+        if not module.training:
+            return None
+        logits, weights, index = output
+        keep = (torch.rand(weights.shape, device=weights.device) >= p).to(weights.dtype)  # (tokens, k)
+        return logits, weights * keep, index
+    return hook
+
+
+def _gating_dropout_hook(p: float, n_experts: int, n_devices: int):
+    """Emulated Gating Dropout (Liu et al., 2022) on one device. With probability p per forward of a layer
+    (one draw, as fairseq's rank 0 broadcasts it), the all-to-all is "skipped": the flat token rows are split
+    into `n_devices` contiguous shards (virtual devices, each owning E/D experts), and each token's expert e is
+    replaced by the expert at the same local slot on its own device, d*(E/D) + e % (E/D). Gate weights are kept."""
+    local = n_experts // n_devices
+
+    def hook(module, args, output):
+        if not module.training or torch.rand(()) >= p:
+            return None
+        logits, weights, index = output
+        rows = index.shape[0]
+        device_of_row = torch.arange(rows, device=index.device) * n_devices // max(rows, 1)   # (tokens,)
+        return logits, weights, device_of_row[:, None] * local + index % local
+    return hook
+
+
+def prepare_for_training(model, expert_output_mask_p: float = 0.0, gating_dropout_p: float = 0.0,
+                         gating_dropout_devices: int = 2) -> list:
     """Install training-only routing regularisers (Expert Output Masking, emulated Gating Dropout) as hooks.
 
     Returns the hook handles; the training loop removes them when it ends. No-op when both p are 0.
+    Hooks act only while `model.training` is True.
     """
-    if expert_output_mask_p or gating_dropout_p:
-        raise NotImplementedError("expert output masking and gating dropout are not available yet")
-    return []
+    for name, p in (("expert_output_mask_p", expert_output_mask_p), ("gating_dropout_p", gating_dropout_p)):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {p}")
+    if not (expert_output_mask_p or gating_dropout_p):
+        return []
+    blocks = moe_blocks(model)
+    if not blocks:
+        raise ValueError("expert output masking / gating dropout need an MoE model; this one has no MoE blocks")
+    handles = []
+    for _, block in blocks:
+        if gating_dropout_p:
+            n_exp = block.gate.weight.shape[0]
+            if gating_dropout_devices < 1 or n_exp % gating_dropout_devices:
+                raise ValueError(f"gating_dropout_devices={gating_dropout_devices} must divide the number of "
+                                 f"experts {n_exp}")
+            handles.append(block.gate.register_forward_hook(
+                _gating_dropout_hook(gating_dropout_p, n_exp, gating_dropout_devices)))
+        if expert_output_mask_p:   # after gating dropout, so a rerouted slot can still be masked
+            handles.append(block.gate.register_forward_hook(_expert_output_mask_hook(expert_output_mask_p)))
+    return handles
 
 
 def finalize_for_inference(model, expert_output_mask_p: float = 0.0) -> None:
-    """Make the saved weights behave at inference as the regulariser prescribes (e.g. EOM's 1-p scaling)."""
-    if expert_output_mask_p:
-        raise NotImplementedError("expert output masking is not available yet")
+    """Make the saved weights behave at inference as EOM prescribes: routed expert outputs scaled by (1 - p).
+
+    The scaling is baked into each routed expert's down projection (E_j is linear in it), so a plain
+    `AutoModelForCausalLM.from_pretrained` reload behaves right. Idempotent: the config records it.
+    Note: transformers' NLLB-MoE `moe_token_dropout` differs (element-wise nn.Dropout, rescaled by 1/(1-p)
+    in training, and also multiplied by (1-p) at eval); this follows fairseq.
+    """
+    if not expert_output_mask_p:
+        return
+    if not 0.0 < expert_output_mask_p < 1.0:
+        raise ValueError(f"expert_output_mask_p must be in (0, 1), got {expert_output_mask_p}")
+    if getattr(model.config, "eom_inference_scale", None) is not None:
+        warnings.warn("expert output masking scaling already applied to these weights; not applied twice")
+        return
+    blocks = moe_blocks(model)
+    if not blocks:
+        raise ValueError("finalize_for_inference needs an MoE model; this one has no MoE blocks")
+    scale = 1.0 - expert_output_mask_p
+    with torch.no_grad():
+        for _, block in blocks:
+            down = getattr(block.experts, "down_proj", None)
+            if down is None:
+                raise ValueError(f"{type(block.experts).__name__} has no down_proj: cannot bake the EOM scaling")
+            down.mul_(scale)
+    model.config.expert_output_mask_p = float(expert_output_mask_p)
+    model.config.eom_inference_scale = scale

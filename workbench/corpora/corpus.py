@@ -1,0 +1,136 @@
+"""The `Corpus` record list and `generate_corpus()` for the three kinds.
+
+  stories   n English stories with labels
+  parallel  n stories, each rendered in English and every constructed language: 4 records per story
+            sharing a `pair_id` (translation pairs, language-routing studies)
+  mixed     n documents interleaved: stories in English and the constructed languages (10% of them
+            switch language from sentence to sentence), arithmetic facts and code-like lines (MoE routing)
+Every record: id, text, lang (en | vel | kor | tuu | mix | num | code), domain (story | arith | code), and
+spans [[start_char, end_char, lang], ...] (one per sentence for stories, one per document otherwise).
+Story records add feeling, topic, ending, hero.
+"""
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import domains
+from .languages import LANGUAGES
+from .stories import LABELS, PATTERNS, Story, make_story
+
+KINDS = ("stories", "parallel", "mixed")
+STORY_LANGS = ("en",) + tuple(LANGUAGES)
+_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+
+
+@dataclass
+class Corpus:
+    """A list of record dicts (see the module docstring) plus how it was made."""
+    records: list[dict]
+    kind: str = "custom"
+    seed: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def texts(self) -> list[str]:
+        return [r["text"] for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def stats(self) -> dict:
+        """Size and variety: distinct ratio = distinct texts / n; tokens = whitespace words;
+        vocabulary = distinct lower-cased alphabetic words; type_token = vocabulary / tokens;
+        label balance = share of each class among records carrying that label."""
+        texts = self.texts
+        n = len(texts)
+        lengths = [len(t.split()) for t in texts]
+        vocab: set[str] = set()
+        for t in texts:
+            vocab.update(w.lower() for w in _WORD.findall(t))
+        tokens = sum(lengths)
+        balance = {}
+        for label, classes in LABELS.items():
+            counts = Counter(r[label] for r in self.records if label in r)
+            total = sum(counts.values())
+            if total:
+                balance[label] = {c: round(counts[c] / total, 4) for c in classes}
+        return {
+            "n": n, "distinct_ratio": round(len(set(texts)) / n, 6) if n else 0.0,
+            "tokens": tokens, "vocabulary": len(vocab), "type_token": round(len(vocab) / tokens, 6) if tokens else 0.0,
+            "words_per_doc": {"mean": round(tokens / n, 1) if n else 0, "min": min(lengths, default=0),
+                              "max": max(lengths, default=0)},
+            "langs": dict(sorted(Counter(r.get("lang", "?") for r in self.records).items())),
+            "domains": dict(sorted(Counter(r.get("domain", "?") for r in self.records).items())),
+            "label_balance": balance,
+        }
+
+
+def _sentence_spans(sentences: list[str], langs: list[str]) -> tuple[str, list[list]]:
+    """Join sentences with single spaces and return the text with [start, end, lang] per sentence."""
+    spans, pos = [], 0
+    for s, lang in zip(sentences, langs):
+        spans.append([pos, pos + len(s), lang])
+        pos += len(s) + 1
+    return " ".join(sentences), spans
+
+
+def _sentence(story: Story, i: int, lang: str) -> str:
+    """Sentence i of `story` in `lang`."""
+    if lang == "en":
+        return story.sentences[i]
+    pid, vals = story.plan[i]
+    return LANGUAGES[lang].render_sentence(PATTERNS[pid], dict(vals))
+
+
+def story_record(story: Story, rid: str, lang: str = "en", **extra) -> dict:
+    """A story in one language as a record; `langs` per sentence default to `lang` throughout."""
+    return _record(story, rid, lang, [lang] * len(story.plan), extra)
+
+
+def _switching_record(story: Story, rid: str, rng: random.Random) -> dict:
+    """One story whose sentences each come in a randomly chosen language (code switching)."""
+    return _record(story, rid, "mix", [rng.choice(STORY_LANGS) for _ in story.plan], {})
+
+
+def _record(story: Story, rid: str, lang: str, langs: list[str], extra: dict) -> dict:
+    text, spans = _sentence_spans([_sentence(story, i, x) for i, x in enumerate(langs)], langs)
+    return {"id": rid, "text": text, "lang": lang, "domain": "story", **extra, "feeling": story.feeling,
+            "topic": story.topic, "ending": story.ending, "hero": story.hero, "spans": spans}
+
+
+def _domain_record(text: str, rid: str, domain: str) -> dict:
+    lang = "num" if domain == "arith" else "code"
+    return {"id": rid, "text": text, "lang": lang, "domain": domain, "spans": [[0, len(text), lang]]}
+
+
+def generate_corpus(kind: str = "stories", n: int = 1000, seed: int = 0) -> Corpus:
+    """A corpus of `kind` with `n` stories (stories, parallel: 4 records per story) or documents (mixed).
+    Deterministic: the same (kind, n, seed) gives the same records, byte for byte once written."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown corpus kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer (number of stories/documents), got {n!r}")
+    rng = random.Random(f"{kind}-{seed}")
+    records: list[dict] = []
+    if kind == "stories":
+        for i in range(n):
+            records.append(story_record(make_story(rng), f"s{i:06d}"))
+    elif kind == "parallel":
+        for i in range(n):
+            story, pid = make_story(rng), f"p{i:06d}"
+            records += [story_record(story, f"{pid}-{lang}", lang, pair_id=pid) for lang in STORY_LANGS]
+    else:
+        for i in range(n):
+            rid, u = f"m{i:06d}", rng.random()
+            if u < 0.15:
+                records.append(_domain_record(domains.arith_doc(rng), rid, "arith"))
+            elif u < 0.30:
+                records.append(_domain_record(domains.code_doc(rng), rid, "code"))
+            elif u < 0.37:
+                records.append(_switching_record(make_story(rng), rid, rng))
+            else:
+                records.append(story_record(make_story(rng), rid, rng.choice(STORY_LANGS)))
+    return Corpus(records, kind=kind, seed=seed)

@@ -1,0 +1,301 @@
+"""Batched continuation log-likelihoods for decoder-only and encoder-decoder models, with lm-eval's rules.
+
+Here: `ContextScorer` (log p(continuation | context) for many (context, continuation) pairs) and
+`label_logprobs()`, which runs every pass a task needs once and returns a `LabelLogprobs` record.
+Not here: turning log-likelihoods into predictions (`functions.py`).
+
+Rules copied from lm-evaluation-harness 0.4.13 so the numbers match it:
+* trailing whitespace of the context moves to the start of the continuation;
+* causal: encode context+continuation once and split at the length of the encoded context;
+  seq2seq: encode both separately, the continuation without special tokens (no EOS scored);
+* an empty context becomes [BOS] (EOS if there is none), split off the continuation if it starts with it;
+* over-long inputs are left-truncated to max_length + 1 tokens (minus the last), with a warning.
+Speed: each distinct context runs once; its key/value cache (decoder-only) or encoder states
+(encoder-decoder) are reused by all its continuations, and many contexts share one padded batch.
+Premise terms (BOS, generic, domain, content-free) are computed once per label, not per example.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .tasks import Task
+
+TOKENIZER_INFINITY = 1e29
+
+
+@dataclass(frozen=True)
+class ContinuationLL:
+    """log p(continuation | context) in nats, with its tokens."""
+    total: float                 # sum of token log-probs (float32 sum, as lm-eval)
+    token_ids: tuple[int, ...]   # continuation tokens
+    logprobs: np.ndarray         # (n_tokens,) per-token log-probs
+    greedy: bool                 # every continuation token is the argmax
+    truncated: bool = False
+
+
+def max_length_of(model, tokenizer, default: int = 2048) -> int:
+    """The context window as lm-eval resolves it: config n_positions / max_position_embeddings / n_ctx,
+    else the tokenizer's model_max_length, else `default`."""
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        v = getattr(model.config, attr, None)
+        if v:
+            return int(v)
+    m = getattr(tokenizer, "model_max_length", None)
+    return int(m) if m and m < TOKENIZER_INFINITY else default
+
+
+class ContextScorer:
+    """Scores (context, continuation) string pairs with one forward pass per distinct context."""
+
+    def __init__(self, model, tokenizer, max_length: int | None = None, batch_tokens: int = 8192):
+        self.model, self.tok = model.eval(), tokenizer
+        self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+        self.max_length = max_length or max_length_of(model, tokenizer)
+        self.batch_tokens = batch_tokens
+        self.prefix_token_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None \
+            else tokenizer.eos_token_id
+        self._bos_text = tokenizer.decode([self.prefix_token_id]) if self.prefix_token_id is not None else None
+
+    # ---- tokenisation (lm-eval's TemplateLM._encode_pair and loglikelihood) ----------------------------------
+    def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
+        if add_special_tokens is None and self._bos_text and text.startswith(self._bos_text):
+            add_special_tokens = False          # the string already carries BOS: don't add a second one
+        kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+        return list(self.tok.encode(text, **kw))
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Token ids of (context, continuation); whitespace ending the context joins the continuation."""
+        if context == "":
+            cont = self.encode(continuation, add_special_tokens=False)
+            if not cont:
+                raise ValueError(f"continuation {continuation!r} encodes to no tokens")
+            if cont[0] == self.prefix_token_id:
+                return cont[:1], cont[1:]
+            return [self.prefix_token_id], cont
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+        if self.seq2seq:
+            return self.encode(context), self.encode(continuation, add_special_tokens=False)
+        whole, ctx = self.encode(context + continuation), self.encode(context)
+        return ctx, whole[len(ctx):]
+
+    # ---- scoring ---------------------------------------------------------------------------------------------
+    def score(self, pairs: list[tuple[str, str]]) -> list[ContinuationLL]:
+        """log p(continuation | context) for each (context, continuation) string pair."""
+        return self.score_tokens([self.encode_pair(c, x) for c, x in pairs])
+
+    def score_tokens(self, encoded: list[tuple[list[int], list[int]]]) -> list[ContinuationLL]:
+        """Same, on token ids; requests sharing a context share its forward pass."""
+        groups: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}
+        truncated = set()
+        for r, (ctx, cont) in enumerate(encoded):
+            if not cont:
+                raise ValueError("a continuation encodes to no tokens: check the label and the delimiter")
+            if len(cont) > self.max_length:
+                raise ValueError(f"a label of {len(cont)} tokens is longer than the model's context window "
+                                 f"({self.max_length} tokens): shorten the verbalizer")
+            ctx = self._truncate(ctx, cont)
+            if len(ctx) < len(encoded[r][0]) or (self.seq2seq and len(encoded[r][0]) > self.max_length):
+                truncated.add(r)
+            groups.setdefault(tuple(ctx), []).append((r, tuple(cont)))
+        if truncated:
+            warnings.warn(f"{len(truncated)} of {len(encoded)} inputs exceed the model's context window "
+                          f"({self.max_length} tokens) and were truncated from the left, as lm-eval does",
+                          stacklevel=3)
+        out: list[ContinuationLL | None] = [None] * len(encoded)
+        for batch in self._batches(sorted(groups.items(), key=lambda g: -len(g[0]))):
+            run = self._run_seq2seq if self.seq2seq else self._run_causal
+            for r, res in run(batch):
+                out[r] = ContinuationLL(res.total, res.token_ids, res.logprobs, res.greedy, r in truncated)
+        return out
+
+    def _truncate(self, ctx: list[int], cont: list[int]) -> list[int]:
+        if self.seq2seq:
+            return ctx[-self.max_length:]
+        if len(ctx) + len(cont) > self.max_length + 1:      # lm-eval: (ctx+cont)[-(max_length+1):][:-1]
+            return (ctx + cont)[-(self.max_length + 1):][:-len(cont)]
+        return ctx
+
+    def _batches(self, groups):
+        batch, width = [], 0
+        for g in groups:
+            w = len(g[0]) + max(len(c) for _, c in g[1])
+            if batch and max(width, w) * (sum(len(b[1]) for b in batch) + len(g[1])) > self.batch_tokens:
+                yield batch
+                batch, width = [], 0
+            batch.append(g)
+            width = max(width, w)
+        if batch:
+            yield batch
+
+    @torch.no_grad()
+    def _run_causal(self, batch):
+        """One padded forward over the contexts, then one over all continuations on the reused KV cache."""
+        dev = self.model.device
+        lens = [len(ctx) for ctx, _ in batch]
+        L = max(lens)
+        ids = torch.zeros(len(batch), L, dtype=torch.long)
+        mask = torch.zeros(len(batch), L, dtype=torch.long)
+        for b, (ctx, _) in enumerate(batch):                          # right padding: real tokens unaffected
+            ids[b, :len(ctx)], mask[b, :len(ctx)] = torch.tensor(ctx), 1
+        out = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev), use_cache=True)
+        last = out.logits[torch.arange(len(batch)), torch.tensor(lens) - 1].float().log_softmax(-1)  # (B, V)
+        rows = [(b, r, cont) for b, (_, conts) in enumerate(batch) for r, cont in conts]
+        C = max(len(c) for _, _, c in rows) - 1
+        cont_lp = None
+        if C > 0:                                                     # tokens 2..n of every continuation
+            sel = torch.tensor([b for b, _, _ in rows], device=dev)
+            cache = out.past_key_values
+            cache.batch_select_indices(sel)                           # (rows, heads, L, head_dim) per layer
+            cids = torch.zeros(len(rows), C, dtype=torch.long)
+            cmask = torch.zeros(len(rows), C, dtype=torch.long)
+            for j, (_, _, cont) in enumerate(rows):
+                cids[j, :len(cont) - 1], cmask[j, :len(cont) - 1] = torch.tensor(cont[:-1]), 1
+            pos = torch.tensor([lens[b] for b, _, _ in rows])[:, None] + torch.arange(C)[None]   # (rows, C)
+            full = torch.cat([mask[sel.cpu()], cmask], dim=1)
+            cout = self.model(input_ids=cids.to(dev), attention_mask=full.to(dev), position_ids=pos.to(dev),
+                              past_key_values=cache, use_cache=True)
+            cont_lp = cout.logits.float().log_softmax(-1)             # (rows, C, V)
+        for j, (b, r, cont) in enumerate(rows):
+            lp = [last[b]] + ([cont_lp[j, :len(cont) - 1]] if len(cont) > 1 else [])
+            yield r, _gather(torch.cat([x.reshape(-1, x.shape[-1]) for x in lp]), cont)
+
+    @torch.no_grad()
+    def _run_seq2seq(self, batch):
+        """Encoder once per context; the decoder scores all continuations on the shared encoder states."""
+        dev = self.model.device
+        L = max(len(ctx) for ctx, _ in batch)
+        ids = torch.full((len(batch), L), self.tok.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros(len(batch), L, dtype=torch.long)
+        for b, (ctx, _) in enumerate(batch):
+            ids[b, :len(ctx)], mask[b, :len(ctx)] = torch.tensor(ctx), 1
+        enc = self.model.get_encoder()(input_ids=ids.to(dev), attention_mask=mask.to(dev))
+        rows = [(b, r, cont) for b, (_, conts) in enumerate(batch) for r, cont in conts]
+        sel = torch.tensor([b for b, _, _ in rows], device=dev)
+        start = self.model.config.decoder_start_token_id
+        C = max(len(c) for _, _, c in rows)
+        dec = torch.full((len(rows), C), self.tok.pad_token_id or 0, dtype=torch.long)
+        for j, (_, _, cont) in enumerate(rows):                       # decoder input: [start] + cont[:-1]
+            dec[j, :len(cont)] = torch.tensor([start, *cont[:-1]])
+        enc.last_hidden_state = enc.last_hidden_state[sel]
+        out = self.model(encoder_outputs=enc, attention_mask=mask.to(dev)[sel], decoder_input_ids=dec.to(dev))
+        lp = out.logits.float().log_softmax(-1)                       # (rows, C, V)
+        for j, (_, r, cont) in enumerate(rows):
+            yield r, _gather(lp[j, :len(cont)], cont)
+
+
+def _gather(logprobs: torch.Tensor, cont) -> ContinuationLL:
+    """logprobs: (n, V) distributions predicting each continuation token."""
+    target = torch.tensor(cont, device=logprobs.device)
+    tok_lp = logprobs.gather(1, target[:, None])[:, 0]
+    greedy = bool((logprobs.argmax(-1) == target).all())
+    return ContinuationLL(float(tok_lp.sum()), tuple(cont), tok_lp.cpu().numpy(), greedy)
+
+
+# ---- a task's log-likelihoods ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LabelLogprobs:
+    """Every log-likelihood the scoring functions need for one (model, task), in nats.
+
+    Columns are the task's flat verbalizer list `task.choices` (V of them); rows are examples (N).
+    Premise terms are per label: computed once, not per example.
+    """
+    task: Task
+    model_name: str
+    cond: np.ndarray          # (N, V) LL(delim+v | prompt_i)
+    first: np.ndarray         # (N, V) log p(first continuation token | prompt_i)
+    n_tokens: np.ndarray      # (N, V) continuation tokens scored
+    greedy: np.ndarray        # (N, V) bool: the continuation is the greedy one
+    uncond: np.ndarray        # (V,) LL(delim+v | BOS): lm-eval's acc_mutual_info term
+    generic: np.ndarray       # (V,) LL(delim+v | generic premise)
+    domain: np.ndarray        # (V,) LL(delim+v | domain premise)
+    content_free: np.ndarray  # (C, V) LL(delim+v | template(content-free input))
+    channel: np.ndarray       # (N, V) LL(delim+x_i | channel_template(v)); NaN when not computed
+    channel_tokens: np.ndarray  # (N, V) tokens of the input scored for channel
+    cont_tokens: tuple        # [i][v] continuation token strings (leading-space marker kept)
+    cont_logprobs: tuple      # [i][v] (n,) per-token log-probs
+    ctx_tokens: tuple         # [i] context token strings, as the model saw them (BOS included)
+    truncated: np.ndarray     # (N,) bool: the prompt was left-truncated
+
+    @property
+    def golds(self) -> np.ndarray:
+        return np.asarray(self.task.golds)
+
+    @property
+    def verbalizers(self) -> list[str]:
+        return [v for _, v in self.task.choices]
+
+
+def label_logprobs(model, tokenizer, task: Task, model_name: str = "", channel: bool = True,
+                   batch_tokens: int = 8192, max_length: int | None = None) -> LabelLogprobs:
+    """Run every pass the scoring functions need, once: conditional (N*V), premises (3V), content-free (CV),
+    channel (N*V, optional)."""
+    sc = ContextScorer(model, tokenizer, max_length=max_length, batch_tokens=batch_tokens)
+    N, choices, d = len(task.texts), task.choices, task.target_delimiter
+    V = len(choices)
+    pairs = [(task.prompt(i), d + v) for i in range(N) for _, v in choices]
+    premises = ["", task.generic_premise, task.domain_premise]
+    pairs += [(p, d + v) for p in premises for _, v in choices]
+    pairs += [(task.template.format(text=cf), d + v) for cf in task.content_free for _, v in choices]
+    n_main = len(pairs)
+    if channel:
+        pairs += [(task.channel_template.format(label=v), d + task.texts[i]) for i in range(N) for _, v in choices]
+    encoded = [sc.encode_pair(c, x) for c, x in pairs]
+    encoded[n_main:] = [_fit_input(sc, ctx, cont) for ctx, cont in encoded[n_main:]]
+    first_tokens_warning(task, [encoded[j][1] for j in range(V)] if N else [])
+    res = sc.score_tokens(encoded)
+    cond = res[:N * V]
+    m = np.array([r.total for r in res], dtype=np.float64)
+    prem = m[N * V:N * V + 3 * V].reshape(3, V)
+    chan = np.full((N, V), np.nan)
+    chan_n = np.zeros((N, V), dtype=int)
+    if channel:
+        chan = m[n_main:].reshape(N, V)
+        chan_n = np.array([len(r.token_ids) for r in res[n_main:]]).reshape(N, V)
+    grid = lambda f: np.array([f(r) for r in cond]).reshape(N, V)   # noqa: E731
+    ctx_tokens = tuple(tuple(tokenizer.convert_ids_to_tokens(sc._truncate(encoded[i * V][0], encoded[i * V][1])))
+                       for i in range(N))
+    return LabelLogprobs(
+        task=task, model_name=model_name or getattr(model.config, "_name_or_path", "") or "model",
+        cond=grid(lambda r: r.total), first=grid(lambda r: float(r.logprobs[0])),
+        n_tokens=grid(lambda r: len(r.token_ids)), greedy=grid(lambda r: r.greedy),
+        uncond=prem[0], generic=prem[1], domain=prem[2],
+        content_free=m[N * V + 3 * V:n_main].reshape(len(task.content_free), V),
+        channel=chan, channel_tokens=chan_n,
+        cont_tokens=tuple(tuple(tuple(tokenizer.convert_ids_to_tokens(list(cond[i * V + v].token_ids)))
+                                for v in range(V)) for i in range(N)),
+        cont_logprobs=tuple(tuple(cond[i * V + v].logprobs for v in range(V)) for i in range(N)),
+        ctx_tokens=ctx_tokens,
+        truncated=np.array([any(cond[i * V + v].truncated for v in range(V)) for i in range(N)], dtype=bool))
+
+
+def _fit_input(sc: ContextScorer, ctx: list[int], cont: list[int]) -> tuple[list[int], list[int]]:
+    """Channel pass: an input longer than the window is scored on its last tokens (the label context kept)."""
+    room = sc.max_length + (0 if sc.seq2seq else 1) - (0 if sc.seq2seq else len(ctx))
+    if len(cont) > room:
+        warnings.warn(f"channel scoring: an input of {len(cont)} tokens is scored on its last {room} tokens "
+                      f"(context window {sc.max_length})", stacklevel=3)
+        return ctx, cont[-room:]
+    return ctx, cont
+
+
+def first_tokens_warning(task: Task, conts: list[list[int]]) -> list[tuple[str, str]]:
+    """Warn when two classes' verbalizers start with the same token: first-token scoring cannot tell them apart."""
+    seen, clashes = {}, []
+    for (k, v), ids in zip(task.choices, conts):
+        if not ids:
+            continue
+        other = seen.get(ids[0])
+        if other is not None and other[0] != k:
+            clashes.append((other[1], v))
+        seen.setdefault(ids[0], (k, v))
+    if clashes:
+        warnings.warn(f"task {task.name!r}: labels {clashes} share their first token; `first_token` scoring "
+                      "cannot tell them apart (ties go to the first label)", stacklevel=3)
+    return clashes

@@ -1,0 +1,86 @@
+"""`workbench train` and `workbench generate`: thin wrappers over train() and generate()."""
+from __future__ import annotations
+
+import ast
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a preset on a corpus (plain progress lines; --json for a summary)")
+    p.add_argument("--preset", default="dense-tiny", help="model preset (see `workbench models`)")
+    p.add_argument("--corpus", required=True, help="corpus directory, .txt or .jsonl file")
+    p.add_argument("--out", required=True, help="output directory: final model, checkpoints/, history")
+    p.add_argument("--tokenizer", help="tokenizer directory (default: train a byte-level BPE on the corpus)")
+    for flag, typ in [("steps", int), ("batch-size", int), ("seq-len", int), ("lr", float), ("grad-accum", int),
+                      ("warmup", int), ("eval-every", int), ("sample-every", int), ("checkpoint-every", int),
+                      ("keep-checkpoints", int), ("seed", int), ("log-every", int), ("threads", int)]:
+        p.add_argument(f"--{flag}", type=typ)
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--light-checkpoints", dest="checkpoint_light", action="store_true", default=None,
+                   help="intermediate checkpoints as bf16 weights only (small; not resumable)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override model or training settings, e.g. --set num_hidden_layers=4 hidden_size=128")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary at the end")
+    p.set_defaults(func=_cli_train)
+
+    g = sub.add_parser("generate", help="sample text from a causal LM directory (or tiny-dense / tiny-moe)")
+    g.add_argument("--model", default="tiny-dense")
+    g.add_argument("--prompt", default="Once upon a time")
+    g.add_argument("--n", type=int, default=3)
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--max-new-tokens", type=int, default=64)
+    g.add_argument("--seed", type=int)
+    g.set_defaults(func=_cli_generate)
+
+
+def parse_sets(items: list[str]) -> dict:
+    """["hidden_size=128", "lr=1e-3", "kind=moe"] -> {"hidden_size": 128, "lr": 0.001, "kind": "moe"}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = {"true": True, "false": False, "none": None}.get(value.lower(), value)
+    return out
+
+
+def _cli_train(args) -> int:
+    from .callbacks import PrintProgress
+    from .loop import train
+    overrides = parse_sets(args.set)
+    for name in ("steps", "batch_size", "seq_len", "lr", "grad_accum", "warmup", "eval_every", "sample_every",
+                 "checkpoint_every", "keep_checkpoints", "seed", "log_every", "threads", "device", "compile",
+                 "checkpoint_light"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    result = train(args.preset, args.corpus, tokenizer=args.tokenizer, out_dir=args.out,
+                   callbacks=[PrintProgress()], resume=args.resume, **overrides)
+    h = result.history
+    summary = {"out_dir": str(result.out_dir), "steps": int(h["step"].iloc[-1]) if len(h) else 0,
+               "tokens_per_s": float(h["tokens_per_s"].median()) if len(h) else 0.0,
+               "final_train_loss": float(h["lm_loss"].tail(10).mean()) if len(h) else None,
+               "final_val_loss": result.final_val_loss, "train_seconds": round(result.timing.get("total", 0), 2),
+               "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
+               "checkpoints": [str(p) for p in result.checkpoints]}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"trained {summary['steps']} steps in {summary['train_seconds']}s, val loss "
+              f"{summary['final_val_loss']:.4f}, {summary['tokens_per_s']:,.0f} tokens/s -> {result.out_dir}")
+    return 1 if result.stop_reason.startswith("non-finite") else 0
+
+
+def _cli_generate(args) -> int:
+    from ..models import load_model
+    from .generate import generate
+    model, tok = load_model(args.model)
+    for i, text in enumerate(generate(model, tok, args.prompt, n=args.n, temperature=args.temperature,
+                                      max_new_tokens=args.max_new_tokens, seed=args.seed)):
+        print(f"--- sample {i + 1}\n{text}", file=sys.stdout)
+    return 0

@@ -1,0 +1,210 @@
+"""Attention and attribution explorer for JupyterLab (ipywidgets + plotly FigureWidget). Wiring only.
+
+Here: `AttentionExplorer` / `attention_explorer()`. The forward pass runs once per (model, text, generation)
+and is cached; the layer/head/normalisation/colour controls only re-slice the cached record and update the
+FigureWidget in place (no torch in those callbacks). Errors and warnings are shown inside the widget.
+Not here: compute (`workbench.probes`), figures (`workbench.plots.attention`).
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+
+from ..config import DEFAULT_MODELS
+from ..plots import attention as plots
+from ..probes import attention as probe
+from ..probes.attribution import METHODS, attribute_ids
+from ..probes.rollout import attention_rollout
+
+SAMPLES = {
+    "Lily and the ball": "Once upon a time, there was a little girl named Lily. She liked to play with her red "
+                         "ball in the park. One day, her dog Max ran away with the ball. Lily ran after Max.",
+    "Tom's boat": "Tom had a big blue boat. He went to the lake with his mom. The boat was fast and Tom was happy.",
+    "repeated names": "Ben gave Anna a cake. Anna gave Ben a hug. Ben gave Anna a kiss and Anna gave Ben",
+    "bytes and symbols": "Zoë ate crème brûlée ☃ 🙂 at 3:45!",
+}
+COLORSCALES = ("Viridis", "Blues", "Magma", "Cividis", "Greys")
+VIEWS = ("attention", "rollout")
+
+
+def _html_msg(kind: str, text: str) -> str:
+    color = {"error": "#b00020", "warning": "#8a6d00", "info": "#2f5f8a"}[kind]
+    return f'<div style="color:{color};white-space:pre-wrap">{kind}: {html.escape(text)}</div>'
+
+
+class AttentionExplorer:
+    """Text/model/layer/head controls around one cached AttentionRecord; `widget` is what a notebook shows."""
+
+    def __init__(self, model=None, tok=None, text: str | None = None, name: str = "model",
+                 max_tokens: int = 128, models: dict | None = None):
+        self.max_tokens = max_tokens
+        self._models = dict(models or {})            # name -> (model, tok): what the picker offers
+        if model is not None:
+            self._models[name] = (model, tok)
+        for default in DEFAULT_MODELS:               # defaults load lazily on first use
+            self._models.setdefault(default, None)
+        self._cache: dict = {}
+        self._model_notes: dict = {}                 # name -> note shown while that model is in use
+        self.rec = None
+        self._rollout = None
+        self._build(text or next(iter(SAMPLES.values())), name if model is not None else "tiny-dense")
+        self.compute()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self, text: str, model_name: str) -> None:
+        s = W.Layout
+        self.sample = W.Dropdown(options=["(own text)"] + list(SAMPLES), value="(own text)", description="sample")
+        self.text = W.Textarea(value=text, description="text", layout=s(width="95%", height="60px"))
+        self.model = W.Dropdown(options=list(self._models), value=model_name, description="model")
+        self.model_dir = W.Text(placeholder="or a local Hugging Face model directory", layout=s(width="320px"))
+        self.generate = W.Checkbox(value=False, description="generate", indent=False, layout=s(width="90px"))
+        self.n_new = W.BoundedIntText(value=8, min=1, max=64, description="new tokens", layout=s(width="160px"))
+        self.run = W.Button(description="compute", button_style="primary")
+        self.layer = W.IntSlider(value=0, min=0, max=0, description="layer", continuous_update=True)
+        self.head = W.IntSlider(value=0, min=0, max=0, description="head", continuous_update=True)
+        self.mean = W.Checkbox(value=False, description="mean of heads", indent=False)
+        self.view = W.ToggleButtons(options=VIEWS, value="attention", description="view")
+        self.norm = W.Dropdown(options=list(plots.NORMALIZATIONS), value="none", description="normalise")
+        self.cmap = W.Dropdown(options=COLORSCALES, value="Viridis", description="colours")
+        self.target = W.Dropdown(options=[], description="target")
+        self.method = W.Dropdown(options=METHODS, value=METHODS[0], description="method")
+        self.explain = W.Button(description="attribute")
+        self.status = W.HTML()
+        self.heat = go.FigureWidget(plots.attention_heatmap(_placeholder(), 0, 0))
+        self.attr_fig = go.FigureWidget(go.Figure(layout=dict(height=60, width=900, margin=dict(t=30, b=5),
+                                                              title=dict(text="pick a target and press attribute"))))
+        self.sample.observe(self._on_sample, "value")
+        self.run.on_click(lambda _: self.compute())
+        for w in (self.layer, self.head, self.mean, self.view, self.norm, self.cmap):
+            w.observe(lambda _: self._guard(self.render), "value")
+        self.explain.on_click(lambda _: self._guard(self.attribute))
+        self.widget = W.VBox([
+            W.HBox([self.sample, self.model, self.model_dir]), self.text,
+            W.HBox([self.generate, self.n_new, self.run]), self.status,
+            W.HBox([self.layer, self.head, self.mean]), W.HBox([self.view, self.norm, self.cmap]),
+            self.heat, W.HBox([self.target, self.method, self.explain]), self.attr_fig])
+        self.widget.add_class("wb-attention-explorer")
+
+    # ------------------------------------------------------------------ helpers
+    def _guard(self, fn) -> None:
+        """Run a callback; any error is shown in the widget instead of breaking the kernel."""
+        try:
+            fn()
+        except Exception as e:   # noqa: BLE001 (shown to the user, inline)
+            self.status.value = _html_msg("error", f"{type(e).__name__}: {e}")
+
+    def _on_sample(self, change) -> None:
+        if change["new"] in SAMPLES:
+            self.text.value = SAMPLES[change["new"]]
+            self.compute()
+
+    def _model(self):
+        path = self.model_dir.value.strip()
+        key = path or self.model.value
+        if self._models.get(key) is None:
+            if path:
+                from ..models import load_model
+                self._models[key] = load_model(path, attn_implementation="eager", local_only=True)
+            else:
+                m, t, note = probe.load_or_tiny(key)
+                self._models[key] = (m, t)
+                self._model_notes[key] = note
+        return key, self._models[key]
+
+    # ------------------------------------------------------------------ compute (once per input) and render
+    def compute(self) -> None:
+        """Forward pass for the current text/model/generation settings (cached), then re-render."""
+        self._guard(self._compute)
+
+    def _compute(self) -> None:
+        key, (model, tok) = self._model()
+        gen = self.generate.value
+        cache_key = (key, self.text.value, gen, self.n_new.value if gen else 0)
+        if cache_key not in self._cache:
+            if gen:
+                rec = probe.generation_record(model, tok, self.text.value, self.n_new.value,
+                                              max_tokens=self.max_tokens, name=key)
+            else:
+                rec = probe.attention_record(model, tok, self.text.value, max_tokens=self.max_tokens, name=key)
+            self._cache[cache_key] = (rec, attention_rollout(rec.weights))
+        self.rec, self._rollout = self._cache[cache_key]
+        self._set_ranges()
+        notes = [n for n in [self._model_notes.get(key, "")] if n] + list(self.rec.warnings)
+        self.status.value = "".join(_html_msg("warning", n) for n in notes)
+        lab = plots.labels(self.rec.tokens)
+        with self.heat.batch_update():
+            self.heat.data[0].x, self.heat.data[0].y = lab, lab
+            self.heat.layout.shapes = ()
+        self.render()
+
+    def _set_ranges(self) -> None:
+        rec = self.rec
+        self.layer.max, self.head.max = rec.n_layers - 1, rec.n_heads - 1
+        self.target.options = [(f"{i}: {rec.tokens[i]!r}", i) for i in range(1, rec.n_tokens)]
+        self.target.value = rec.n_tokens - 1 if rec.n_tokens > 1 else None
+
+    def current_z(self) -> np.ndarray:
+        """The matrix the heat map shows for the current controls (from the cache only)."""
+        if self.view.value == "rollout":
+            z = np.array(self._rollout[self.layer.value], dtype=float)
+            z[np.triu_indices(z.shape[0], 1)] = np.nan
+            return z
+        return plots.heatmap_z(self.rec, self.layer.value, None if self.mean.value else self.head.value,
+                               self.norm.value)
+
+    def render(self) -> None:
+        """Update the FigureWidget in place from the cached record: the slider callback."""
+        if self.rec is None:
+            return
+        z = self.current_z()
+        if self.view.value == "rollout":
+            title = f"rollout through layer {self.layer.value} (mean of heads)"
+        else:
+            title = plots.heatmap_title(self.rec, self.layer.value, None if self.mean.value else self.head.value)
+        log = self.norm.value == "log" and self.view.value == "attention"
+        with self.heat.batch_update():
+            tr = self.heat.data[0]
+            tr.z = z
+            tr.zmin, tr.zmax = (None, None) if log else (0.0, 1.0)
+            tr.colorscale = self.cmap.value
+            self.heat.layout.title.text = f"{title} ({self.rec.model_name})"
+
+    def attribute(self) -> None:
+        """Attribution of the picked target token to the tokens before it (cached per target and method)."""
+        if self.rec is None or self.target.value is None:
+            raise ValueError("nothing to attribute: compute a text with at least two tokens first")
+        key, (model, tok) = self._model()
+        pos = int(self.target.value)
+        ids = [int(i) for i in self.rec.token_ids]
+        cache_key = ("attr", key, tuple(ids[:pos + 1]), self.method.value)
+        if cache_key not in self._cache:
+            self._cache[cache_key] = attribute_ids(model, tok, ids[:pos], [ids[pos]], self.method.value, name=key)
+        attr = self._cache[cache_key]
+        fig = plots.attribution_bars(attr)
+        with self.attr_fig.batch_update():
+            self.attr_fig.data = ()
+            self.attr_fig.add_traces(fig.data)
+            self.attr_fig.layout = fig.layout
+        note = f"attribution of {attr.target_tokens[0]!r} at position {pos}"
+        if attr.method == "integrated_gradients":
+            total, diff = attr.completeness()
+            note += f"; completeness: sum {total:.3f} vs Δlog p {diff:.3f} (gap {attr.delta:.3f})"
+        self.status.value = _html_msg("info", note)
+        self.last_attribution = attr
+
+
+def _placeholder():
+    """A 1-token record so the FigureWidget exists before the first compute."""
+    return probe.AttentionRecord(tokens=("…",), token_ids=np.zeros(1, dtype=np.int64),
+                                 weights=np.ones((1, 1, 1, 1), dtype=np.float32))
+
+
+def attention_explorer(model=None, tok=None, text: str | None = None, name: str = "model", max_tokens: int = 128,
+                       **kw) -> W.Widget:
+    """The explorer's widget (keep the AttentionExplorer via `attention_explorer(...).explorer` if needed)."""
+    ex = AttentionExplorer(model, tok, text, name=name, max_tokens=max_tokens, **kw)
+    ex.widget.explorer = ex
+    return ex.widget

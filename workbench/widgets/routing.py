@@ -1,0 +1,128 @@
+"""MoE routing widgets: sliders wired to `workbench.plots.routing` on records computed up front.
+
+Here: `routing_explorer` (tokens coloured by expert; layer slider, top-1/top-k toggle), `group_explorer`
+(group x expert and group-similarity heat maps; layer slider, soft/hard, cosine/JS), `checkpoint_replay`
+(routing through training). No model call happens inside a slider callback; errors show inline.
+Each returned box has `.refresh(**controls)`, the slider callback itself (used by the benchmark).
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from ..plots import routing as rplots
+from ..probes import routing as rprobes
+
+
+def _error_box(err: Exception) -> widgets.HTML:
+    return widgets.HTML(f"<div style='color:#b00020;white-space:pre-wrap'><b>routing explorer:</b> "
+                        f"{html.escape(str(err))}</div>")
+
+
+def _swap(fw: go.FigureWidget, fig: go.Figure) -> None:
+    """Copy a freshly built figure into the live FigureWidget in one batched message."""
+    with fw.batch_update():
+        if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data)):
+            for old, new in zip(fw.data, fig.data):
+                old.update(new.to_plotly_json(), overwrite=True)
+        else:
+            fw.data = []
+            fw.add_traces(list(fig.data))
+        fw.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+
+
+def _wire(controls: dict, build, css: str, extra=()) -> widgets.VBox:
+    """VBox(controls, error line, figure); on any control change rebuild the figure via `build(**values)`."""
+    err = widgets.HTML()
+    fw = go.FigureWidget(build(**{k: c.value for k, c in controls.items()}))
+
+    def refresh(**values):
+        vals = {k: c.value for k, c in controls.items()} | values
+        try:
+            _swap(fw, build(**vals))
+            err.value = ""
+        except Exception as e:                       # shown inline: the kernel keeps working
+            err.value = _error_box(e).value
+    for c in controls.values():
+        c.observe(lambda change: refresh(), names="value")
+    box = widgets.VBox([widgets.HBox(list(controls.values())), err, fw, *extra])
+    box.add_class(css)                               # stable hook for browser tests and styling
+    box.refresh, box.figure = refresh, fw
+    return box
+
+
+def _record(rec_or_model, tokenizer, text):
+    if isinstance(rec_or_model, rprobes.RoutingRecord):
+        return rec_or_model
+    if tokenizer is None or text is None:
+        raise ValueError("pass a RoutingRecord, or a model together with tokenizer= and text=")
+    return rprobes.routing_record(rec_or_model, tokenizer, text)
+
+
+def routing_explorer(rec_or_model, tokenizer=None, text: str | None = None, width: int = 16) -> widgets.Widget:
+    """Tokens coloured by their expert, one layer at a time (slider), first choice or all top-k (toggle)."""
+    try:
+        rec = _record(rec_or_model, tokenizer, text)
+        layer = widgets.IntSlider(value=0, min=0, max=rec.n_layers - 1, description="layer", continuous_update=False)
+        top = widgets.ToggleButtons(options=[("top-1", "1"), ("top-k", "k")], value="1", description="show")
+        return _wire({"layer": layer, "top": top},
+                     lambda layer, top: rplots.token_experts(rec, layer, top, width=width), "wb-routing-explorer")
+    except Exception as e:
+        return _error_box(e)
+
+
+def group_explorer(rec, key: str = "lang", groups=None) -> widgets.Widget:
+    """NLLB-style heat maps for a token labelling: group x expert or group x group similarity, per layer.
+
+    Distributions and similarities for every layer, soft/hard and cosine/JS are computed once here.
+    """
+    try:
+        cache = {}
+        for hard in (False, True):
+            for metric in ("cosine", "js"):
+                names, dists, sims = rprobes.similarity_stack(rec, key, metric, hard, groups)
+                orders = [rprobes.cluster_order(s) for s in sims]
+                cache[hard, metric] = (names, dists, sims, orders)
+        layer = widgets.IntSlider(value=rec.n_layers - 1, min=0, max=rec.n_layers - 1, description="layer",
+                                  continuous_update=False)
+        view = widgets.ToggleButtons(options=["similarity", "group × expert"], value="similarity", description="view")
+        counts = widgets.ToggleButtons(options=[("soft probs", False), ("top-k counts", True)], value=False,
+                                       description="from")
+        metric = widgets.ToggleButtons(options=[("cosine", "cosine"), ("1 - JS", "js")], value="cosine",
+                                       description="metric")
+
+        def build(layer, view, counts, metric):
+            rec.layer_pos(layer)
+            names, dists, sims, orders = cache[counts, metric]
+            if view == "similarity":
+                return rplots.group_similarity_heatmap(names, sims[layer], layer, metric, orders[layer])
+            return rplots.group_expert_heatmap(names, dists[layer], layer, orders[layer], hard=counts)
+        return _wire({"layer": layer, "view": view, "counts": counts, "metric": metric}, build, "wb-routing-groups")
+    except Exception as e:
+        return _error_box(e)
+
+
+def checkpoint_replay(records, width: int = 16) -> widgets.Widget:
+    """Routing of the same text through training: a checkpoint slider and a layer slider over
+    [(step, RoutingRecord)] (from routing.checkpoint_records); the title shows saturation vs the last one."""
+    try:
+        if not records:
+            raise ValueError("no checkpoint records: pass [(step, RoutingRecord), ...]")
+        final = records[-1][1]
+        sat = [rprobes.router_saturation(rec, final) for _, rec in records]    # also checks compatibility
+        n_layers = final.n_layers
+        ckpt = widgets.SelectionSlider(options=[(str(s), i) for i, (s, _) in enumerate(records)],
+                                       value=len(records) - 1, description="step", continuous_update=False)
+        layer = widgets.IntSlider(value=0, min=0, max=n_layers - 1, description="layer", continuous_update=False)
+
+        def build(ckpt, layer):
+            step, rec = records[ckpt]
+            fig = rplots.token_experts(rec, layer, "1", width=width)
+            fig.update_layout(title_text=f"step {step}, layer {layer}: first-choice expert "
+                                         f"(saturation vs final {100 * sat[ckpt][layer]:.0f}%)")
+            return fig
+        return _wire({"ckpt": ckpt, "layer": layer}, build, "wb-routing-replay")
+    except Exception as e:
+        return _error_box(e)
