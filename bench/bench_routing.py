@@ -144,11 +144,15 @@ def child(method: str, n_tokens: int, threads: int) -> None:
     torch.set_num_threads(threads)
     records, source = corpus_records(max(50, n_tokens // 60))
     model, tok, model_name = model_and_tokenizer()
+    if method == "slider":
+        n, slider = slider_latency(model, tok)
+        return print("RESULT " + json.dumps({"slider_tokens": n, "slider": slider, "slider_model": model_name}))
     res = (run_workbench if method == "workbench" else run_per_text)(records, model, tok, n_tokens)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res.update(model=model_name, corpus=source)
     if method == "workbench":
         res["slider_tokens"], res["slider"] = slider_latency(model, tok)
+        res["slider_model"] = model_name
     print("RESULT " + json.dumps(res))
 
 
@@ -156,19 +160,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=100_000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--child", choices=["workbench", "per-text"])
+    ap.add_argument("--slider-only", action="store_true", help="re-measure the sliders, keep the routing rows")
+    ap.add_argument("--child", choices=["workbench", "per-text", "slider"])
     a = ap.parse_args()
     if a.child:
         return child(a.child, a.tokens, a.threads)
-    results = {}
-    for method in ("workbench", "per-text"):
-        p = subprocess.run([sys.executable, __file__, "--child", method, "--tokens", str(a.tokens),
-                            "--threads", str(a.threads)], capture_output=True, text=True, cwd=ROOT)
-        line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
-        if not line:
-            raise SystemExit(f"{method} failed:\n{p.stderr[-3000:]}")
-        results[method] = json.loads(line[0][7:])
+    if a.slider_only:
+        results = json.loads((ROOT / "bench" / "results" / "routing.json").read_text())["results"]
+        results["workbench"].update(_child("slider", a))
+        return write(results, a)
+    results = {method: _child(method, a) for method in ("workbench", "per-text")}
     write(results, a)
+
+
+def _child(method: str, a) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--child", method, "--tokens", str(a.tokens),
+                        "--threads", str(a.threads)], capture_output=True, text=True, cwd=ROOT)
+    line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+    if not line:
+        raise SystemExit(f"{method} failed:\n{p.stderr[-3000:]}")
+    return json.loads(line[0][7:])
 
 
 def write(results: dict, a) -> None:
@@ -191,8 +202,11 @@ def write(results: dict, a) -> None:
               "vocabulary specialization (input and predicted), consecutive-token rates.",
               "per-text statistics: load, group counts, all-pairs co-activation and input-token specialization "
               "with python Counters (fewer statistics than the workbench row).", "",
-              f"## Slider re-render ({wb['slider_tokens']} tokens; callback = figure rebuild + FigureWidget update, "
-              "no browser)", "", "| control | median ms | max ms |", "|---|---:|---:|"]
+              f"## Slider re-render ({wb['slider_tokens']} tokens, {wb.get('slider_model', wb['model'])})", "",
+              "Time of the widget's slider callback without a browser: figures are built once per control value "
+              "(cached when the widget is made); the callback sends only the changed properties to the "
+              "FigureWidget. The browser's own redraw is not included.", "",
+              "| control | median ms | max ms |", "|---|---:|---:|"]
     for name, r in wb["slider"].items():
         lines.append(f"| {name} | {r['median_ms']:.1f} | {r['max_ms']:.1f} |")
     (out / "routing.md").write_text("\n".join(lines) + "\n")

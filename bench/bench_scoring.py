@@ -114,7 +114,7 @@ def main() -> None:
     lines = ["# Label scoring: workbench vs lm-evaluation-harness", "",
              f"{args.n} examples x {K} choices, acc + acc_norm + acc_mutual_info, float32 CPU, "
              f"{args.threads} torch thread(s), model loaded beforehand (best of {args.repeats}).", "",
-             "| tool | seconds | lm-eval time / workbench time |", "|---|---:|---:|"]
+             "| tool | seconds | time / workbench (3 functions) |", "|---|---:|---:|"]
     for k, v in times.items():
         lines.append(f"| {k} | {v:.2f} | {v / wb:.1f}x |")
     lines += ["", f"Parity: max per-choice |LL difference| = {max_diff:.2e} nats; per-example agreement "

@@ -1,4 +1,6 @@
 """The attention explorer without a browser: cached compute, slider re-render, inline errors and warnings."""
+import json
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,8 @@ def test_slider_updates_the_heatmap_from_the_cache(ex, monkeypatch):
     np.testing.assert_allclose(np.diag(_z(ex))[-1], ex.rec.weights[1, :, -1, -1].mean(), atol=1e-6)
     ex.mean.value, ex.layer.value = False, 0
     assert calls == []
+    json.dumps(np.asarray(ex.heat.data[0].z).tolist(), allow_nan=False)   # the widget channel rejects NaN
+    assert ex.heat.layout.shapes[0].type == "path"                         # ... so a shape masks future keys
 
 
 def test_bad_input_is_shown_inside_the_widget(ex):

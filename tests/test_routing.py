@@ -179,6 +179,10 @@ def test_checkpoint_saturation_and_replay(models, tiny_tok, tmp_path):
     m1.save_pretrained(tmp_path / "checkpoints" / "step-000010")
     m0.save_pretrained(tmp_path / "checkpoints" / "step-000002")
     assert [s for s, _ in R.find_checkpoints(tmp_path)] == [2, 10]
+    m1.save_pretrained(tmp_path)                                    # the final model beside checkpoints/
+    (tmp_path / "train_config.json").write_text('{"steps": 12}')
+    assert [s for s, _ in R.find_checkpoints(tmp_path)] == [2, 10, 12]
+    assert [s for s, _ in R.find_checkpoints(tmp_path, include_final=False)] == [2, 10]
 
 
 def test_bad_inputs(models, tiny_tok, tiny_dense):
@@ -223,3 +227,13 @@ def test_self_checks_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert R.check_routing(router_logits=(torch.randn(5, 4),), train_loss=2.52, lm_loss=2.5, aux_coef=0.01) == []
+
+
+def test_fast_experts_implementation_routes_the_same(models, tiny_tok):
+    model = models["mixtral"]
+    records = [{"text": t, "domain": "x"} for t in TEXTS]
+    fast = R.corpus_routing(model, tiny_tok, records)                       # grouped_mm for the pass
+    plain = R.corpus_routing(model, tiny_tok, records, experts_implementation=None)
+    np.testing.assert_allclose(fast.logits, plain.logits, rtol=1e-4, atol=1e-5)
+    assert (fast.topk == plain.topk).mean() > 0.99
+    assert model.config._experts_implementation == "eager"                  # restored

@@ -206,12 +206,11 @@ def test_malformed_task_file_names_the_field(tmp_path, yaml_text, match):
         load_task_file(_write(tmp_path, yaml_text, [{"text": "a", "label": 0}]))
 
 
-def test_hf_task_reads_local_files_through_the_datasets_loader(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+def test_hf_task_reads_local_files_through_the_datasets_loader(tmp_path):
     from workbench.scoring import hf_task
     (tmp_path / "d.jsonl").write_text('{"text": "a dog", "label": 1}\n{"text": "a doll", "label": 0}\n')
     t = hf_task("json", split="train", data_files=str(tmp_path / "d.jsonl"), choices=["toys", "animals"],
-                template="{text} is about")
+                template="{text} is about", cache_dir=str(tmp_path / "cache"))
     assert t.golds == (1, 0) and t.prompt(0) == "a dog is about"
 
 

@@ -43,7 +43,7 @@ def test_empty_context_becomes_bos(tiny_dense, tiny_tok):
 @pytest.mark.parametrize("kind", ["dense", "moe"])
 def test_cached_batched_scores_equal_naive_passes(kind, tiny_tok, tiny_dense, tiny_moe):
     model = tiny_dense if kind == "dense" else tiny_moe
-    sc = ContextScorer(model, tiny_tok, batch_tokens=64)         # small budget: several batches
+    sc = ContextScorer(model, tiny_tok, batch_tokens=64, pack_tokens=4)   # several batches and packed rows
     pairs = [(c, x) for c in ["Story: Lily was sad.\nShe feels", "Tom had a boat. He", "x"]
              for x in [" happy", " very sad and tired", " y"]] + [("", " happy")]
     for (c, x), r in zip(pairs, sc.score(pairs)):

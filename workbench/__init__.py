@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 _LAZY_MODULES = {"corpora", "train", "moe", "probes", "scoring", "plots", "widgets", "teach", "testing", "notebook"}
 _LAZY_NAMES = {  # name -> module that defines it (imported on first use)
-    "generate_corpus": "corpora", "load_corpus": "corpora", "read_texts": "corpora", "validate_texts": "corpora",
+    "generate_corpus": "corpora", "load_corpus": "corpora", "write_corpus": "corpora", "read_texts": "corpora",
+    "validate_text": "corpora", "validate_texts": "corpora", "LABELS": "corpora",
     "TrainConfig": "train", "TrainResult": "train", "generate": "train",
     "setup_notebook": "notebook",
 }

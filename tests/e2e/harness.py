@@ -132,7 +132,16 @@ def open_notebook(page, lab: Lab, name: str, timeout_ms: int = 90_000) -> None:
     """Open `name` in the single-document UI and wait for its kernel to be idle."""
     page.goto(f"{lab.url}/doc/tree/{name}?token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
+    deadline = time.time() + timeout_ms / 1000
+    while time.time() < deadline:    # the indicator reads 'idle' before a kernel exists: ask the server
+        kernels = lab.api("/api/kernels")
+        if any(k["execution_state"] == "idle" and k.get("connections", 0) > 0 for k in kernels):
+            break
+        time.sleep(0.5)
+    else:
+        raise TimeoutError(f"no idle kernel for {name} after {timeout_ms / 1000:.0f} s")
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms)
+    time.sleep(1.0)                  # let the kernel connection settle before the first command
 
 
 def run_all(page) -> None:
@@ -143,9 +152,12 @@ def run_all(page) -> None:
 
 def wait_idle(page, timeout_s: float = 240) -> None:
     """Wait until every code cell has run: no '[*]' prompt, every prompt numbered, kernel idle."""
-    deadline = time.time() + timeout_s
+    start = time.time()
+    deadline = start + timeout_s
     while time.time() < deadline:
         prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()
+        if time.time() - start > 30 and all(p.strip() == "[ ]:" for p in prompts):
+            raise AssertionError("Run All did not start any cell within 30 s (kernel not connected?)")
         done = prompts and all(re.search(r"\[\d+\]", p) for p in prompts)
         idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
         if done and idle:

@@ -11,31 +11,42 @@ EXPLORER = ".wb-attention-explorer"
 
 
 def test_attention_notebook_in_browser(lab_server):
-    from playwright.sync_api import expect
     start = time.time()
     lab = lab_server(NOTEBOOK)
     with browser_page() as page:
-        open_notebook(page, lab, NOTEBOOK)
-        run_all(page)
-        wait_idle(page, timeout_s=300)
-        assert cell_errors(page) == []
-        assert page.get_by_text("Error displaying widget").count() == 0
-        explorer = page.locator(EXPLORER)
-        expect(explorer).to_have_count(1, timeout=60_000)
-        assert page.locator(".js-plotly-plot").count() >= 10           # the static figures rendered too
-        heat = explorer.locator(".js-plotly-plot").first
-        heat.scroll_into_view_if_needed()
-        title = heat.locator(".gtitle")
-        expect(title).to_contain_text("layer 0 head 0", timeout=60_000)
-        image = heat.locator(".hm image").first
-        before = image.get_attribute("href")
-        save_screenshot(page, "02_explorer_before", element=explorer)
-        move_slider(page, 0, scope=EXPLORER)                                 # the layer slider
-        expect(explorer.locator(".widget-slider").first.locator(".widget-readout")).to_have_text("1")
-        expect(title).to_contain_text("layer 1 head 0", timeout=30_000)     # kernel round trip
-        expect(image).not_to_have_attribute("href", before, timeout=30_000)
-        save_screenshot(page, "02_explorer_after", element=explorer)
-        page.evaluate("window.scrollTo(0, 0)")
-        save_screenshot(page, "02_page")
-        assert not page.errors, page.errors
+        try:
+            _run_and_move_slider(page, lab)
+        except Exception:
+            save_screenshot(page, "02_failure")                                # what the page showed
+            raise
     print(f"browser test took {time.time() - start:.1f} s")
+
+
+def _run_and_move_slider(page, lab):
+    from playwright.sync_api import expect
+    open_notebook(page, lab, NOTEBOOK)
+    run_all(page)
+    wait_idle(page, timeout_s=300)
+    assert cell_errors(page) == []
+    assert page.get_by_text("Error displaying widget").count() == 0
+    assert page.get_by_text("Message serialization failed").count() == 0     # e.g. NaN sent to a widget
+    explorer = page.locator(EXPLORER)
+    expect(explorer).to_have_count(1, timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() >= 10                       # the static figures rendered too
+    heat = explorer.locator(".js-plotly-plot").first
+    heat.scroll_into_view_if_needed()
+    title = heat.locator(".gtitle")
+    expect(title).to_contain_text("layer 0 head 0", timeout=60_000)
+    image = heat.locator(".hm image").first
+    before = image.get_attribute("href")
+    save_screenshot(page, "02_explorer_before", element=explorer)
+    move_slider(page, 0, scope=EXPLORER)                                        # the layer slider
+    expect(explorer.locator(".widget-slider").first.locator(".widget-readout")).to_have_text("1")
+    expect(title).to_contain_text("layer 1 head 0", timeout=30_000)            # kernel round trip
+    expect(image).not_to_have_attribute("href", before, timeout=30_000)
+    save_screenshot(page, "02_explorer_after", element=explorer)
+    summary = page.locator(".js-plotly-plot").nth(2)                           # the head-summary chart
+    summary.scroll_into_view_if_needed()
+    save_screenshot(page, "02_head_summary", element=summary)
+    save_screenshot(page, "02_page")
+    assert not page.errors, page.errors

@@ -1,4 +1,4 @@
-"""Notebook 03 in a real browser: it runs, the routing widgets render, and moving a layer slider redraws the heat map."""
+"""Notebook 03 in a real browser: it runs, the routing widgets render, and the layer slider redraws the heat map."""
 import time
 
 import pytest

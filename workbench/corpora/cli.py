@@ -15,10 +15,13 @@ def register(sub) -> None:
     p.set_defaults(func=_corpus)
 
     v = sub.add_parser("validate", help="judge stories against the story grammar (well-formed, hero consistency)")
-    v.add_argument("file", help="a .txt file of stories (blank-line separated), a .jsonl or a corpus directory")
+    v.add_argument("file", help="a .txt file of stories (blank-line separated), or a corpus directory / .jsonl "
+                                "(story records only, each in its own language)")
     v.add_argument("--json", action="store_true", help="print the numbers as JSON")
-    v.add_argument("--lang", default="en", help="language of the stories: en (default); vel, kor, tuu are "
-                                                "translated to English first")
+    v.add_argument("--drop-unfinished", action="store_true",
+                   help="ignore a last sentence without final punctuation (model samples cut at max tokens)")
+    v.add_argument("--lang", default="en", help="language of a .txt file's stories: en (default), vel, kor, tuu "
+                                                "(read back into English first) or auto (sentence by sentence)")
     v.set_defaults(func=_validate)
 
 
@@ -35,27 +38,27 @@ def _corpus(args) -> int:
 
 
 def _validate(args) -> int:
-    from . import read_texts, validate_texts
-    from .languages import to_english
-    texts = read_texts(args.file)
-    if args.lang != "en":
-        texts = [_to_english_or_keep(t, args.lang, to_english) for t in texts]
-    result = validate_texts(texts)
+    """A .txt file: every block is a story in --lang. A corpus directory or .jsonl: story records only, each in
+    its own language, with a breakdown by language."""
+    from pathlib import Path
+
+    from . import load_corpus, read_texts, validate_texts
+    from .validate import validate_records
+    path = Path(args.file)
+    if path.is_dir() or path.suffix == ".jsonl":
+        result = validate_records(load_corpus(path).records, drop_unfinished=args.drop_unfinished)
+    else:
+        result = validate_texts(read_texts(args.file), drop_unfinished=args.drop_unfinished, lang=args.lang)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for k, val in result.items():
-            print(f"{k:20s} {val:.4f}" if isinstance(val, float) else f"{k:20s} {val}")
+        _print_table(result.get("all", result), result.get("by_lang", {}))
     return 0
 
 
-def _to_english_or_keep(text: str, lang: str, to_english) -> str:
-    """Sentences that do not parse in `lang` stay as they are, so they count as not well-formed."""
-    from .grammar import split_sentences
-    out = []
-    for s in split_sentences(text):
-        try:
-            out.append(to_english(s, lang))
-        except ValueError:
-            out.append(s)
-    return " ".join(out)
+def _print_table(overall: dict, by_lang: dict) -> None:
+    cols = {"all": overall, **by_lang}
+    print(f"{'':20s}" + "".join(f"{c:>10s}" for c in cols))
+    for key in overall:
+        cells = [v[key] for v in cols.values()]
+        print(f"{key:20s}" + "".join(f"{x:10.4f}" if isinstance(x, float) else f"{x:10d}" for x in cells))

@@ -86,7 +86,7 @@ def _sentence(story: Story, i: int, lang: str) -> str:
 
 
 def story_record(story: Story, rid: str, lang: str = "en", **extra) -> dict:
-    """A story in one language as a record; `langs` per sentence default to `lang` throughout."""
+    """A story in one language as a record (`extra` fields, e.g. pair_id, go before the labels)."""
     return _record(story, rid, lang, [lang] * len(story.plan), extra)
 
 
@@ -104,6 +104,19 @@ def _record(story: Story, rid: str, lang: str, langs: list[str], extra: dict) ->
 def _domain_record(text: str, rid: str, domain: str) -> dict:
     lang = "num" if domain == "arith" else "code"
     return {"id": rid, "text": text, "lang": lang, "domain": domain, "spans": [[0, len(text), lang]]}
+
+
+def translation_pairs(corpus: Corpus, src: str = "en", tgt: str = "vel") -> list[tuple[str, str]]:
+    """(source text, target text) for every `pair_id` that has both languages, in corpus order."""
+    by_key = {(r["pair_id"], r["lang"]): r["text"] for r in corpus.records if "pair_id" in r}
+    if not by_key:
+        raise ValueError("no records with a pair_id: use generate_corpus('parallel', n)")
+    ids = list(dict.fromkeys(pid for pid, _ in by_key))
+    pairs = [(by_key[(p, src)], by_key[(p, tgt)]) for p in ids if (p, src) in by_key and (p, tgt) in by_key]
+    if not pairs:
+        langs = sorted({lang for _, lang in by_key})
+        raise ValueError(f"no pairs {src}->{tgt}; languages present: {', '.join(langs)}")
+    return pairs
 
 
 def generate_corpus(kind: str = "stories", n: int = 1000, seed: int = 0) -> Corpus:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from . import vocab as V
 
 _HOLE = re.compile(r"\{([a-z_0-9]+)\}")
-_AN = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])")
+_AN = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])(?![Uu]ni|[Uu]se)")     # "an apple", but "a unicorn"
 
 _ALL_NAMES = V.GIRL_NAMES + V.BOY_NAMES
 _DISHES = ("cake", "pie", "cookie", "muffin", "tart", "pancake", "cupcake", "bun", "pizza", "soup", "bread",
@@ -48,8 +48,8 @@ PRONOUNS = {  # slot -> (masculine, feminine); the validator checks these agains
     "he": ("he", "she"), "him": ("him", "her"), "his": ("his", "her"), "self": ("himself", "herself"),
     "fhe": ("he", "she"), "fhim": ("him", "her"), "fhis": ("his", "her"),
 }
-HERO_SLOTS = {"hero", "he", "him", "his", "self"}
-FRIEND_SLOTS = {"friend", "fhe", "fhim", "fhis"}
+HERO_SLOTS = {"hero", "he", "him", "his", "self", "kind"}      # kind: "girl"/"boy" must fit the name too
+FRIEND_SLOTS = {"friend", "fhe", "fhim", "fhis", "fkind"}
 
 
 @dataclass(frozen=True)
@@ -87,12 +87,17 @@ def _literal(text: str, at_start: bool) -> str:
     for i, piece in enumerate(re.split(r"(\b[Aa]\b)", text)):
         start = at_start and not "".join(out) and (i == 0 or i == 1)
         if piece in ("a", "A"):
-            out.append("[Aa]n?" if start else "an?")
+            out.append(_article("[Aa]" if start else "a"))
         elif start and piece and piece[0].isalpha():
             out.append(f"[{piece[0].upper()}{piece[0].lower()}]" + re.escape(piece[1:]))
         else:
             out.append(re.escape(piece))
     return "".join(out)
+
+
+def _article(a: str) -> str:
+    """'a' before a consonant (and uni-/use-), 'an' before a vowel: the recogniser is as strict as `fill`."""
+    return rf"(?:{a}(?= (?:[b-df-hj-np-tv-z]|uni|use))|{a}n(?= (?:[aeio]|u(?!ni|se))))"
 
 
 def pattern_regex(pattern: Pattern, slot_words: dict[str, tuple[str, ...]] = SLOTS) -> re.Pattern:

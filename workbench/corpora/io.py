@@ -113,9 +113,11 @@ def _read_jsonl(path: Path, field: str = "text") -> list[dict]:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} line {i}: not valid JSON ({err.msg}); each line must be one JSON object") from None
+            raise ValueError(f"{path} line {i}: not valid JSON ({err.msg}); "
+                             "each line must be one JSON object") from None
         if not isinstance(rec, dict):
-            raise ValueError(f"{path} line {i}: expected a JSON object like {{\"text\": ...}}, got {type(rec).__name__}")
+            raise ValueError(f"{path} line {i}: expected a JSON object like {{\"text\": ...}}, "
+                             f"got {type(rec).__name__}")
         if field not in rec:
             raise ValueError(f"{path} line {i}: missing field {field!r} (fields there: {sorted(rec)}); "
                              f"every line needs a {field!r} string")

@@ -10,8 +10,8 @@ holes with translated words, so a story keeps its plan (pattern + slot values) i
               ("to the parks" -> "parkbaneek"), past -ru
 Speech comes after its speaker ('"Help!" said Tom.' -> 'Tom said, "Help!"' before the word-order rule).
 Clauses are split at punctuation and at joining words (and, but, so, when, that, ...); "the verb" is the
-clause's first verb. Words get stems drawn per language from its own sound inventory (seeded, so stable);
-names stay as they are. Going back to English parses a sentence with the language's own recognizer (the
+clause's first verb. Words get stems drawn per language from its own sound inventory (seeded per word, so
+adding words to the vocabulary leaves the other stems alone); names stay as they are. Going back to English parses a sentence with the language's own recognizer (the
 same grammar compiled for that language) and re-renders the English pattern: translation is exact both ways.
 Here: `LANGUAGES`, `Language.render(plan)`, `translate(text, lang)`, `to_english(text, lang)`.
 """
@@ -121,13 +121,12 @@ class Language:
         return out
 
     def _reorder(self, clause: list[Tok]) -> list[Tok]:
-        v = next((i for i, t in enumerate(clause) if t.pos == "verb"), None)
+        """Move the clause's first verb (a joining word opening the clause stays in front)."""
+        n_lead = 1 if clause and clause[0].word in JOINERS else 0
+        v = next((i for i in range(n_lead, len(clause)) if clause[i].pos == "verb"), None)
         if v is None:
             return clause
-        lead = [clause[0]] if clause and clause[0].word in JOINERS else []
-        pre, verb, post = clause[len(lead):v], clause[v], clause[v + 1:]
-        if v < len(lead):
-            return clause
+        lead, pre, verb, post = clause[:n_lead], clause[n_lead:v], clause[v], clause[v + 1:]
         if self.order == "SOV":
             return lead + pre + post + [verb]
         if self.order == "VSO":
@@ -151,6 +150,12 @@ class Language:
 
     def render_words(self, english: str, feats: tuple, slot: str | None) -> str:
         """Translate one hole value or literal word (possibly several words) carrying `feats`."""
+        key = (self.code, english, feats, slot)
+        if key not in _WORDS_DONE:
+            _WORDS_DONE[key] = self._render_words(english, feats, slot)
+        return _WORDS_DONE[key]
+
+    def _render_words(self, english: str, feats: tuple, slot: str | None) -> str:
         words = english.split()
         lemmas = [_analyse(w, slot) for w in words]
         head = 0 if self.affix == "prefix" else len(words) - 1
@@ -174,6 +179,9 @@ class Language:
 
     def render_sentence(self, p: Pattern, values: dict[str, str]) -> str:
         return self.pattern(p).render(values)
+
+
+_WORDS_DONE: dict[tuple, str] = {}   # (language, English words, features, slot) -> rendering; bounded by the grammar
 
 
 def _speaker_first(toks: list[Tok]) -> list[Tok]:
@@ -227,6 +235,8 @@ class _Compiled:
         self.holes = [t for t in self.toks if t.slot]
         self._rx: re.Pattern | None = None
         self._back: list[dict[str, str]] = []
+        seps = _separators([t.word if t.pos == "punct" else None for t in self.toks])
+        self._plan = [(sep, None if t.slot else self._piece(t), t.slot, t.feats) for sep, t in zip(seps, self.toks)]
 
     def _piece(self, t: Tok, value: str | None = None) -> str:
         if t.pos == "punct":
@@ -234,8 +244,9 @@ class _Compiled:
         return self.lang.render_words(value if t.slot else t.word, t.feats, t.slot)
 
     def render(self, values: dict[str, str]) -> str:
-        return _detok([(t.word if t.pos == "punct" else None, self._piece(t, values.get(t.slot)))
-                       for t in self.toks], capitalize=True)
+        words = self.lang.render_words
+        return _capitalize("".join(sep + (lit if slot is None else words(values[slot], feats, slot))
+                                   for sep, lit, slot, feats in self._plan))
 
     def regex(self) -> re.Pattern:
         if self._rx is None:
@@ -256,7 +267,7 @@ class _Compiled:
                     w = self._piece(t)
                     parts.append((None, f"[{w[0].upper()}{w[0].lower()}]{re.escape(w[1:])}" if i == first_word
                                   else re.escape(w)))
-            self._rx = re.compile(_detok(parts, capitalize=False, sep=" "))
+            self._rx = re.compile(_detok(parts))
         return self._rx
 
     def parse(self, sentence: str) -> dict[str, str] | None:
@@ -266,22 +277,31 @@ class _Compiled:
         return {t.slot: self._back[i][m.group(f"h{i}")] for i, t in enumerate(self.holes)}
 
 
-def _detok(parts: list[tuple[str | None, str]], capitalize: bool, sep: str = " ") -> str:
-    """Join pieces with spaces: none before , . ! ? or a closing quote, none after an opening quote."""
-    out, quotes = "", 0
-    for punct, s in parts:
+def _separators(puncts: list[str | None]) -> list[str]:
+    """The space before each piece (None = a word): none before , . ! ? or a closing quote, none after an
+    opening quote, one otherwise."""
+    seps, quotes, prev = [], 0, None
+    for i, punct in enumerate(puncts):
         if punct in {",", ".", "!", "?"}:
-            out += s
+            seps.append("")
         elif punct == '"':
             quotes += 1
-            out += (sep + s if out and quotes % 2 == 1 else s)
+            seps.append(" " if i and quotes % 2 == 1 else "")
         else:
-            out += s if (not out or (out.endswith('"') and quotes % 2 == 1)) else sep + s
-    if capitalize:
-        i = next((k for k, c in enumerate(out) if c.isalpha()), None)
-        if i is not None:
-            out = out[:i] + out[i].upper() + out[i + 1:]
-    return out
+            seps.append("" if i == 0 or (prev == '"' and quotes % 2 == 1) else " ")
+        prev = punct
+    return seps
+
+
+def _detok(parts: list[tuple[str | None, str]]) -> str:
+    """Join (punctuation or None, text) pieces with the spacing of `_separators`."""
+    return "".join(sep + s for sep, (_, s) in zip(_separators([p for p, _ in parts]), parts))
+
+
+def _capitalize(s: str) -> str:
+    """Upper-case the first letter (which may follow an opening quote)."""
+    i = next((k for k, c in enumerate(s) if c.isalpha()), None)
+    return s if i is None else s[:i] + s[i].upper() + s[i + 1:]
 
 
 LANGUAGES: dict[str, Language] = {
@@ -312,11 +332,11 @@ def _lexicon(code: str) -> dict[str, str]:
             for x in w.split():
                 lemmas.add(_analyse(x, slot)[0])
     lemmas = sorted(x for x in lemmas if not (x[:1].isupper() and x != "I"))
-    rng = random.Random(f"workbench-language-{code}")
     affixes = [lang.past, lang.plural, lang.definite] + list(_CASES.values())
     taken: set[str] = set()
     lex = {}
     for lemma in lemmas:
+        rng = random.Random(f"workbench-language-{code}-{lemma}")   # per word: new words leave old stems alone
         n_syll = 1 if len(lemma) <= 3 else 2 if len(lemma) <= 6 else 3
         while True:
             stem = "".join(rng.choice(lang.consonants) + rng.choice(lang.vowels) for _ in range(n_syll))

@@ -328,9 +328,6 @@ class Story:
     sentences: tuple[str, ...] = ()
 
 
-_FREE = {s: SLOTS[s] for s in SLOTS}
-
-
 def _cast(rng: random.Random) -> dict[str, str]:
     """Story-level slot values: who, what and where stay the same through a story."""
     hero, friend = rng.sample(V.GIRL_NAMES + V.BOY_NAMES, 2)
@@ -373,31 +370,35 @@ def make_story(rng: random.Random, topic: str | None = None, ending: str | None 
                feeling: str | None = None) -> Story:
     """One story; labels not given are drawn so that every feeling (and so topic) is equally likely."""
     topic = topic or rng.choice(LABELS["topic"])
+    if topic not in LABELS["topic"] or (ending or "good") not in FEELINGS_BY_ENDING:
+        raise ValueError(f"unknown topic {topic!r} or ending {ending!r}; topics: {LABELS['topic']}, "
+                         f"endings: {LABELS['ending']}")
     if feeling is None:
         feeling = rng.choice([f for f in LABELS["feeling"] if ending is None or f in FEELINGS_BY_ENDING[ending]])
     ending = ending or ("good" if feeling in FEELINGS_BY_ENDING["good"] else "bad")
     if feeling not in FEELINGS_BY_ENDING[ending]:
-        raise ValueError(f"feeling {feeling!r} does not fit a {ending} ending; pick one of {FEELINGS_BY_ENDING[ending]}")
+        raise ValueError(f"feeling {feeling!r} does not fit a {ending} ending; "
+                         f"pick one of {FEELINGS_BY_ENDING[ending]}")
     cast = _cast(rng)
-    cast["_feeling"] = feeling
     sentences, plan = [], []
     for p in _outline(rng, topic, ending, feeling):
         values = dict(cast)
         for s in p.slots:
             if s not in cast:
-                values[s] = _draw(rng, s, values)
+                values[s] = _draw(rng, s, values, feeling)
         sentences.append(fill(p, values))
         plan.append((p.id, tuple((s, values[s]) for s in dict.fromkeys(p.slots))))
     return Story(" ".join(sentences), tuple(plan), cast["hero"], cast["friend"], feeling, topic, ending,
                  tuple(sentences))
 
 
-def _draw(rng: random.Random, slot: str, values: dict) -> str:
+def _draw(rng: random.Random, slot: str, values: dict, feeling: str) -> str:
+    """A fresh word for a sentence-level slot; "feel" draws a word of the story's feeling class."""
     if slot == "feel":
-        return rng.choice(V.FEELINGS[values["_feeling"]]) if "_feeling" in values else rng.choice(SLOTS[slot])
-    w = rng.choice(_FREE[slot])
-    if slot.endswith("2") and w == values.get(slot[:-1]):   # thing2 differs from thing, act2 from act, ...
-        w = rng.choice(_FREE[slot])
+        return rng.choice(V.FEELINGS[feeling])
+    w = rng.choice(SLOTS[slot])
+    while slot.endswith("2") and w == values.get(slot[:-1]):   # thing2 differs from thing, act2 from act, ...
+        w = rng.choice(SLOTS[slot])
     return w
 
 

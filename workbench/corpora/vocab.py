@@ -80,8 +80,8 @@ SIZES = _words("""big, little, small, tiny, huge, tall, fat, giant, young, old, 
 OBJ_ADJS = _words("""shiny, soft, hard, new, old, pretty, funny, special, favorite, fluffy, smooth, bumpy, sparkly,
 striped, spotted, fuzzy, squeaky, bouncy, warm, cold, clean, dirty, wet, dry, sticky, bright, dark, colorful, strong,
 fast, slow, magic, lucky, noisy, quiet, happy, silly, fancy, plain, wooden, paper, glass, plastic, wool, cozy, tidy,
-messy, sweet, sour, crunchy, yummy, tasty, fresh, juicy, golden, tiny, perfect, lovely, broken, empty, full, short, long, round, thin, wide, heavy,
-light""")
+messy, sweet, sour, crunchy, yummy, tasty, fresh, juicy, golden, tiny, perfect, lovely, broken, empty, full,
+short, long, round, thin, wide, heavy, light""")
 HERO_ADJS = _words("""little, kind, brave, happy, curious, shy, clever, funny, busy, gentle, friendly, cheerful, small,
 young, smart, sweet, playful, quiet, silly, careful, strong, bold, lively, polite, helpful, tiny, proud""")
 PLACE_ADJS = _words("""big, small, green, quiet, busy, sunny, shady, pretty, old, new, warm, cool, happy, bright,
@@ -155,7 +155,7 @@ def plural(noun: str) -> str:
 
 def article(word: str) -> str:
     """'a' or 'an' for the word that follows (by its first letter)."""
-    return "an" if word[:1].lower() in "aeiou" else "a"
+    return "an" if word[:1].lower() in "aeiou" and not word.lower().startswith(("uni", "use")) else "a"
 
 
 def gender(name: str) -> str:

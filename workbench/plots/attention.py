@@ -42,6 +42,19 @@ def normalize_map(m: np.ndarray, mode: str = "none") -> np.ndarray:
     return m
 
 
+def causal_mask_shape(n: int, color: str = "white") -> dict:
+    """A staircase polygon covering the cells above the diagonal of an n x n heat map (future keys).
+
+    For FigureWidgets: NaN cannot cross the widget's JSON channel, so the widget sends zeros and masks them.
+    """
+    pts = [(0.5, -0.5)]
+    for q in range(n - 1):
+        pts += [(q + 0.5, q + 0.5), (q + 1.5, q + 0.5)]
+    pts.append((n - 0.5, -0.5))
+    path = "M " + " L ".join(f"{x},{y}" for x, y in pts) + " Z"
+    return dict(type="path", path=path, xref="x", yref="y", fillcolor=color, line=dict(width=0), layer="above")
+
+
 def heatmap_z(rec, layer: int, head: int | None = None, norm: str = "none") -> np.ndarray:
     """The array `attention_heatmap` shows: one head, or the mean over heads when head is None."""
     m = rec.layer_mean(layer) if head is None else rec.head(layer, head)

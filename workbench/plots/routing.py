@@ -90,7 +90,8 @@ def token_layer_map(rec, max_tokens: int = 128) -> go.Figure:
     return _layout(fig, "first-choice expert per token and layer", height=160 + 30 * rec.n_layers)
 
 
-def expert_load_bars(load: np.ndarray, dead: list | None = None, title: str = "expert load (share of top-k slots)") -> go.Figure:
+def expert_load_bars(load: np.ndarray, dead: list | None = None,
+                     title: str = "expert load (share of top-k slots)") -> go.Figure:
     """Grouped bars of expert load per layer ((L, E) from routing.expert_load); dashed line = ideal 1/E;
     dead experts (load 0) marked with a red x."""
     L, E = load.shape
@@ -187,7 +188,8 @@ def ablation_heatmap(ab: dict) -> go.Figure:
     y = [f"{i}:{_tok(c)}→{_tok(t)}" for i, (c, t) in enumerate(zip(ab["context"], ab["targets"]))]
     lim = float(max(np.abs(d).max(), 1e-6))
     fig = go.Figure(go.Heatmap(z=d, x=[f"E{e}" for e in range(d.shape[1])], y=y, colorscale="RdBu", zmid=0,
-                               zmin=-lim, zmax=lim, hovertemplate="%{y} without %{x}: Δlog p = %{z:.3f}<extra></extra>",
+                               zmin=-lim, zmax=lim,
+                               hovertemplate="%{y} without %{x}: Δlog p = %{z:.3f}<extra></extra>",
                                colorbar=dict(title="Δ log p")))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, f"layer {ab['layer']}: Δ log p(next token) when an expert is masked ({ab['mode']})",

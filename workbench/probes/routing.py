@@ -112,7 +112,8 @@ def _run(model, batch_ids: list[list[int]], pad_id: int):
 
 
 def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None = None, batch_size: int = 32,
-                   max_length: int | None = None, token_groups: dict | None = None) -> RoutingRecord:
+                   max_length: int | None = None, token_groups: dict | None = None,
+                   experts_implementation: str | None = None) -> RoutingRecord:
     """Route one text or a list of texts through `model`; every token of every MoE layer in one record.
 
     groups: optional {label name: one label per text} (e.g. {"lang": ["en", "xx"]}) spread to its tokens.
@@ -120,6 +121,8 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
     Long texts are cut into windows of `max_length` tokens (default: the model's context).
     Top-k and gate weights are recomputed from the router logits exactly as the model's router does:
     softmax -> top-k -> renormalise (Mixtral; Qwen2-MoE when norm_topk_prob).
+    experts_implementation: run the experts with this transformers implementation for the pass (e.g.
+    "grouped_mm", about 2x faster than "eager" on CPU for large batches; equal up to float rounding).
     """
     info = moe_info(model)
     single = isinstance(texts, str)
@@ -142,6 +145,9 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))        # similar lengths batch together
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     was_training = model.training
+    before = getattr(model.config, "_experts_implementation", None)
+    if experts_implementation and before and experts_implementation != before:
+        model.set_experts_implementation(experts_implementation)
     model.eval()
     try:
         pieces = {}
@@ -155,6 +161,8 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
                 off += n
     finally:
         model.train(was_training)
+        if experts_implementation and before and experts_implementation != before:
+            model.set_experts_implementation(before)
     logits = torch.cat([pieces[i][0] for i in range(len(windows))], dim=1)    # (L, T, E) in text order
     pred = torch.cat([pieces[i][1] for i in range(len(windows))])
     token_ids = np.concatenate([np.asarray(w, np.int64) for w in windows])
@@ -190,10 +198,11 @@ GROUP_KEYS = ("lang", "domain", "feeling", "topic", "ending")
 
 
 def corpus_routing(model, tokenizer, records, keys=GROUP_KEYS, limit_tokens: int | None = None,
-                   batch_size: int = 32) -> RoutingRecord:
+                   batch_size: int = 32, experts_implementation: str | None = "grouped_mm") -> RoutingRecord:
     """RoutingRecord for corpus records (dicts with "text" and tags such as lang/domain); each tag in `keys`
     becomes a per-token group. Parallel records with "spans" [[start, end, lang], ...] label each token by
-    the span holding its first character. `limit_tokens` stops adding records once that many tokens are in."""
+    the span holding its first character. `limit_tokens` stops adding records once that many tokens are in.
+    The experts run as "grouped_mm" for speed (None keeps the model's own implementation)."""
     records = list(getattr(records, "records", records))
     if not records:
         raise ValueError("no corpus records given")
@@ -212,7 +221,7 @@ def corpus_routing(model, tokenizer, records, keys=GROUP_KEYS, limit_tokens: int
             break
     max_length = getattr(model.config, "max_position_embeddings", 512)
     rec = routing_record(model, tokenizer, texts, token_groups=token_labels, batch_size=batch_size,
-                         max_length=max_length)
+                         max_length=max_length, experts_implementation=experts_implementation)
     if limit_tokens and rec.n_tokens > limit_tokens:
         rec = rec.select(np.arange(rec.n_tokens) < limit_tokens)
     return rec

@@ -7,6 +7,7 @@ Here: `router_saturation()` / `saturation_over_checkpoints()` / `find_checkpoint
 """
 from __future__ import annotations
 
+import json
 import re
 from math import comb
 from pathlib import Path
@@ -40,16 +41,25 @@ def router_saturation(rec, final, top: int | str = "k") -> np.ndarray:
     return overlap.mean(-1) / k
 
 
-def find_checkpoints(model_dir) -> list[tuple[int, Path]]:
+def find_checkpoints(model_dir, include_final: bool = True) -> list[tuple[int, Path]]:
     """(step, dir) of the intermediate checkpoints saved under `model_dir` (any subfolder holding a config.json
-    whose name ends in a step number, e.g. checkpoints/step-200), sorted by step."""
+    whose name ends in a step number, e.g. checkpoints/step-000200), sorted by step; with include_final, the
+    model saved in `model_dir` itself is appended as the last step (its train_config.json "steps") unless a
+    checkpoint already has that step."""
     model_dir = Path(model_dir)
     found = []
     for cfg in model_dir.glob("**/config.json"):
         m = re.search(r"(\d+)$", cfg.parent.name)
         if cfg.parent != model_dir and m and not cfg.parent.name.startswith("."):   # skip half-written temp dirs
             found.append((int(m.group(1)), cfg.parent))
-    return sorted(found)
+    found.sort()
+    if include_final and (model_dir / "config.json").exists():
+        tc = model_dir / "train_config.json"
+        step = json.loads(tc.read_text()).get("steps") if tc.exists() else None
+        step = int(step) if step is not None else (found[-1][0] + 1 if found else 0)
+        if not found or step > found[-1][0]:
+            found.append((step, model_dir))
+    return found
 
 
 def checkpoint_records(checkpoints, tokenizer, texts, load=None, **kw) -> list[tuple[int, object]]:
@@ -116,7 +126,7 @@ def domain_specialization(rec, key: str, layer: int, groups=None) -> tuple[list[
 
 
 def vocab_specialization(rec, layer: int, which: str = "input", min_count: int = 1) -> tuple[float, pd.DataFrame]:
-    """OLMoE vocabulary specialization with the top-1 expert: for token id x, max_e #{t: tok_t=x, top1_t=e} / #{t: tok_t=x}.
+    """OLMoE vocabulary specialization (top-1 expert): for token id x, max_e #{t: x_t=x, top1_t=e} / #{t: x_t=x}.
 
     which="input" uses the input token, "predicted" the model's argmax next-token prediction. Returns (mean
     over ids with >= min_count occurrences, table id/token/count/expert/share sorted by share). Ids seen once

@@ -51,11 +51,13 @@ def max_length_of(model, tokenizer, default: int = 2048) -> int:
 class ContextScorer:
     """Scores (context, continuation) string pairs with one forward pass per distinct context."""
 
-    def __init__(self, model, tokenizer, max_length: int | None = None, batch_tokens: int = 8192):
+    def __init__(self, model, tokenizer, max_length: int | None = None, batch_tokens: int = 8192,
+                 pack_tokens: int = 256):
         self.model, self.tok = model.eval(), tokenizer
         self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
         self.max_length = max_length or max_length_of(model, tokenizer)
-        self.batch_tokens = batch_tokens
+        self.batch_tokens = batch_tokens      # padded tokens per forward pass
+        self.pack_tokens = pack_tokens        # continuation tokens packed after one context in the second pass
         self.prefix_token_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None \
             else tokenizer.eos_token_id
         self._bos_text = tokenizer.decode([self.prefix_token_id]) if self.prefix_token_id is not None else None
@@ -67,18 +69,38 @@ class ContextScorer:
         kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
         return list(self.tok.encode(text, **kw))
 
+    def encode_many(self, texts: list[str]) -> dict[str, list[int]]:
+        """text -> ids (tokenizer defaults), for many texts in one batched tokenizer call."""
+        plain = [t for t in dict.fromkeys(texts) if not (self._bos_text and t.startswith(self._bos_text))]
+        out = dict(zip(plain, self.tok(plain)["input_ids"])) if plain else {}
+        out.update({t: self.encode(t) for t in texts if t not in out})
+        return out
+
+    def encode_pairs(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+        """`encode_pair` for many pairs: each distinct string is tokenised once, in batched calls."""
+        out: list = [None] * len(pairs)
+        split = {}
+        for i, (c, x) in enumerate(pairs):
+            c2, x2 = _move_space(c, x)
+            if self.seq2seq or c2 == "":
+                out[i] = self.encode_pair(c, x)
+            else:
+                split[i] = (c2, x2)
+        ids = self.encode_many([s for c, x in split.values() for s in (c, c + x)])
+        for i, (c, x) in split.items():
+            out[i] = (ids[c], ids[c + x][len(ids[c]):])
+        return out
+
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Token ids of (context, continuation); whitespace ending the context joins the continuation."""
-        if context == "":
-            cont = self.encode(continuation, add_special_tokens=False)
+        if context.strip() == "":
+            cont = self.encode(context + continuation, add_special_tokens=False)
             if not cont:
                 raise ValueError(f"continuation {continuation!r} encodes to no tokens")
             if cont[0] == self.prefix_token_id:
                 return cont[:1], cont[1:]
             return [self.prefix_token_id], cont
-        n_spaces = len(context) - len(context.rstrip())
-        if n_spaces:
-            context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+        context, continuation = _move_space(context, continuation)
         if self.seq2seq:
             return self.encode(context), self.encode(continuation, add_special_tokens=False)
         whole, ctx = self.encode(context + continuation), self.encode(context)
@@ -87,7 +109,7 @@ class ContextScorer:
     # ---- scoring ---------------------------------------------------------------------------------------------
     def score(self, pairs: list[tuple[str, str]]) -> list[ContinuationLL]:
         """log p(continuation | context) for each (context, continuation) string pair."""
-        return self.score_tokens([self.encode_pair(c, x) for c, x in pairs])
+        return self.score_tokens(self.encode_pairs(pairs))
 
     def score_tokens(self, encoded: list[tuple[list[int], list[int]]]) -> list[ContinuationLL]:
         """Same, on token ids; requests sharing a context share its forward pass."""
@@ -108,11 +130,25 @@ class ContextScorer:
                           f"({self.max_length} tokens) and were truncated from the left, as lm-eval does",
                           stacklevel=3)
         out: list[ContinuationLL | None] = [None] * len(encoded)
-        for batch in self._batches(sorted(groups.items(), key=lambda g: -len(g[0]))):
+        items = [(ctx, chunk) for ctx, conts in sorted(groups.items(), key=lambda g: -len(g[0]))
+                 for chunk in self._chunks(conts)]
+        for batch in self._batches(items):
             run = self._run_seq2seq if self.seq2seq else self._run_causal
             for r, res in run(batch):
                 out[r] = ContinuationLL(res.total, res.token_ids, res.logprobs, res.greedy, r in truncated)
         return out
+
+    def _chunks(self, conts):
+        """Split one context's continuations so that each packed row stays short (<= pack_tokens)."""
+        chunk, size = [], 0
+        for r, cont in conts:
+            if chunk and size + len(cont) > self.pack_tokens:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append((r, cont))
+            size += len(cont)
+        if chunk:
+            yield chunk
 
     def _truncate(self, ctx: list[int], cont: list[int]) -> list[int]:
         if self.seq2seq:
@@ -121,49 +157,68 @@ class ContextScorer:
             return (ctx + cont)[-(self.max_length + 1):][:-len(cont)]
         return ctx
 
-    def _batches(self, groups):
+    def _batches(self, items):
+        """Group (context, continuations) items so that rows x padded width stays under batch_tokens."""
         batch, width = [], 0
-        for g in groups:
-            w = len(g[0]) + max(len(c) for _, c in g[1])
-            if batch and max(width, w) * (sum(len(b[1]) for b in batch) + len(g[1])) > self.batch_tokens:
+        for item in items:
+            w = len(item[0]) + sum(len(c) for _, c in item[1])
+            if batch and max(width, w) * (len(batch) + 1) > self.batch_tokens:
                 yield batch
                 batch, width = [], 0
-            batch.append(g)
+            batch.append(item)
             width = max(width, w)
         if batch:
             yield batch
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _run_causal(self, batch):
-        """One padded forward over the contexts, then one over all continuations on the reused KV cache."""
+        """One padded forward over the contexts, then one over all continuations on the reused KV cache.
+
+        The second pass packs every continuation of a context into one row: a 4D mask lets each continuation
+        token see its context (the cache) and the earlier tokens of its own continuation only.
+        """
         dev = self.model.device
-        lens = [len(ctx) for ctx, _ in batch]
+        B, lens = len(batch), [len(ctx) for ctx, _ in batch]
         L = max(lens)
-        ids = torch.zeros(len(batch), L, dtype=torch.long)
-        mask = torch.zeros(len(batch), L, dtype=torch.long)
+        ids = torch.zeros(B, L, dtype=torch.long)
+        mask = torch.zeros(B, L, dtype=torch.long)
         for b, (ctx, _) in enumerate(batch):                          # right padding: real tokens unaffected
             ids[b, :len(ctx)], mask[b, :len(ctx)] = torch.tensor(ctx), 1
         out = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev), use_cache=True)
-        last = out.logits[torch.arange(len(batch)), torch.tensor(lens) - 1].float().log_softmax(-1)  # (B, V)
-        rows = [(b, r, cont) for b, (_, conts) in enumerate(batch) for r, cont in conts]
-        C = max(len(c) for _, _, c in rows) - 1
-        cont_lp = None
-        if C > 0:                                                     # tokens 2..n of every continuation
-            sel = torch.tensor([b for b, _, _ in rows], device=dev)
-            cache = out.past_key_values
-            cache.batch_select_indices(sel)                           # (rows, heads, L, head_dim) per layer
-            cids = torch.zeros(len(rows), C, dtype=torch.long)
-            cmask = torch.zeros(len(rows), C, dtype=torch.long)
-            for j, (_, _, cont) in enumerate(rows):
-                cids[j, :len(cont) - 1], cmask[j, :len(cont) - 1] = torch.tensor(cont[:-1]), 1
-            pos = torch.tensor([lens[b] for b, _, _ in rows])[:, None] + torch.arange(C)[None]   # (rows, C)
-            full = torch.cat([mask[sel.cpu()], cmask], dim=1)
-            cout = self.model(input_ids=cids.to(dev), attention_mask=full.to(dev), position_ids=pos.to(dev),
-                              past_key_values=cache, use_cache=True)
-            cont_lp = cout.logits.float().log_softmax(-1)             # (rows, C, V)
-        for j, (b, r, cont) in enumerate(rows):
-            lp = [last[b]] + ([cont_lp[j, :len(cont) - 1]] if len(cont) > 1 else [])
-            yield r, _gather(torch.cat([x.reshape(-1, x.shape[-1]) for x in lp]), cont)
+        rows = [out.logits[torch.arange(B), torch.tensor(lens) - 1]]  # (B, V): predicts each first token
+        P = max(sum(len(c) - 1 for _, c in conts) for _, conts in batch)
+        src, tgt, counts, order = [], [], [], []                      # per scored token: row of `rows`, target
+        if P > 0:
+            pid = torch.zeros(B, P, dtype=torch.long)
+            pos = torch.zeros(B, P, dtype=torch.long)
+            allowed = torch.zeros(B, P, L + P, dtype=torch.bool)
+            for b, (_, conts) in enumerate(batch):
+                allowed[b, :, :lens[b]] = True                        # the real context, not its padding
+                off = 0
+                for _, cont in conts:
+                    n = len(cont) - 1
+                    if n:
+                        pid[b, off:off + n] = torch.tensor(cont[:-1])
+                        pos[b, off:off + n] = lens[b] + torch.arange(n)
+                        allowed[b, off:off + n, L + off:L + off + n] = torch.ones(n, n, dtype=torch.bool).tril()
+                    off += n
+                idx = torch.arange(off, P)
+                allowed[b, idx, L + idx] = True                        # padding queries: any finite row
+            mask4 = torch.zeros(B, 1, P, L + P, dtype=self.model.dtype)
+            mask4.masked_fill_(~allowed[:, None], torch.finfo(self.model.dtype).min)
+            cout = self.model(input_ids=pid.to(dev), attention_mask=mask4.to(dev), position_ids=pos.to(dev),
+                              past_key_values=out.past_key_values, use_cache=True)
+            rows.append(cout.logits.reshape(B * P, -1))                # (B*P, V)
+        for b, (_, conts) in enumerate(batch):
+            off = 0
+            for r, cont in conts:
+                n = len(cont) - 1
+                src += [b] + [B + b * P + off + j for j in range(n)]
+                tgt += list(cont)
+                counts.append(len(cont))
+                order.append((r, cont))
+                off += n
+        yield from _gather_many(torch.cat(rows), src, tgt, counts, order)
 
     @torch.no_grad()
     def _run_seq2seq(self, batch):
@@ -187,6 +242,24 @@ class ContextScorer:
         lp = out.logits.float().log_softmax(-1)                       # (rows, C, V)
         for j, (_, r, cont) in enumerate(rows):
             yield r, _gather(lp[j, :len(cont)], cont)
+
+
+def _move_space(context: str, continuation: str) -> tuple[str, str]:
+    """lm-eval's rule: whitespace ending the context moves to the start of the continuation."""
+    n = len(context) - len(context.rstrip())
+    return (context[:-n], context[-n:] + continuation) if n else (context, continuation)
+
+
+def _gather_many(logits: torch.Tensor, src: list[int], tgt: list[int], counts: list[int], order):
+    """Log-softmax the needed rows once; split the gathered token log-probs back per request."""
+    lp = logits[torch.tensor(src, device=logits.device)].float().log_softmax(-1)   # (tokens, V)
+    target = torch.tensor(tgt, device=lp.device)
+    tok_lp = lp.gather(1, target[:, None])[:, 0].cpu().numpy()
+    greedy = (lp.argmax(-1) == target).cpu().numpy()
+    ends = np.cumsum(counts)
+    for (r, cont), end, n in zip(order, ends, counts):
+        x = tok_lp[end - n:end]
+        yield r, ContinuationLL(float(torch.from_numpy(x).sum()), tuple(cont), x, bool(greedy[end - n:end].all()))
 
 
 def _gather(logprobs: torch.Tensor, cont) -> ContinuationLL:
@@ -246,7 +319,7 @@ def label_logprobs(model, tokenizer, task: Task, model_name: str = "", channel: 
     n_main = len(pairs)
     if channel:
         pairs += [(task.channel_template.format(label=v), d + task.texts[i]) for i in range(N) for _, v in choices]
-    encoded = [sc.encode_pair(c, x) for c, x in pairs]
+    encoded = sc.encode_pairs(pairs)
     encoded[n_main:] = [_fit_input(sc, ctx, cont) for ctx, cont in encoded[n_main:]]
     first_tokens_warning(task, [encoded[j][1] for j in range(V)] if N else [])
     res = sc.score_tokens(encoded)

@@ -93,7 +93,7 @@ def study_models(fast: bool = True, seed: int = 0, sizes=("nano", "tiny"), archs
     stories, _ = _default_stories(n_stories or (300 if fast else 3000), seed + 1)
     qa_stories, _ = _default_stories(200 if fast else 1000, seed + 2)
     kw = dict(batch_size=8, seq_len=128, eval_every=0, sample_prompts=(), log_every=10,
-              tokenizer_vocab_size=1024 if fast else 4096, threads=1 if fast else None)
+              tokenizer_vocab_size=1024 if fast else 2048, threads=1 if fast else None)
     models, notes = [], []
     for size in sizes:
         for arch in archs:

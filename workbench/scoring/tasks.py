@@ -265,14 +265,14 @@ def load_task_file(path: str | Path) -> Task:
 # ---- Hugging Face datasets ----------------------------------------------------------------------------------
 
 def hf_task(name: str, split: str = "test", text_field: str = "text", label_field: str = "label",
-            choices=None, data_files=None, limit: int | None = None, **spec) -> Task:
+            choices=None, data_files=None, limit: int | None = None, cache_dir=None, **spec) -> Task:
     """A task from a Hugging Face dataset by name (needs the hub, or its cache), e.g. `hf_task("ag_news")`.
 
     `choices` default to the names of a ClassLabel `label_field`. `data_files` reads local files through
     the same loader (`hf_task("json", data_files="x.jsonl", choices=[...])`).
     """
     import datasets
-    ds = datasets.load_dataset(name, split=split, data_files=data_files)
+    ds = datasets.load_dataset(name, split=split, data_files=data_files, cache_dir=cache_dir)
     if choices is None:
         feat = ds.features.get(label_field)
         if not isinstance(feat, datasets.ClassLabel):

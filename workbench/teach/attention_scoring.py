@@ -9,6 +9,7 @@ Not here: the attention of real transformers models (`workbench.probes.attention
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,8 +107,16 @@ class ScorerRun:
 def train_scorer(name: str, steps: int = 200, n: int = 8, vocab: int = 16, d: int = 32, batch: int = 64,
                  lr: float = 3e-3, seed: int = 0) -> ScorerRun:
     """Train TinyAttention with score `name` on the copy task; same seed -> same init and same batches."""
-    import time
     start = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)         # tiny matrices: extra threads only add overhead (and spin on busy CPUs)
+    try:
+        return _train(name, steps, n, vocab, d, batch, lr, seed, start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(name, steps, n, vocab, d, batch, lr, seed, start) -> ScorerRun:
     torch.manual_seed(seed)
     model = TinyAttention(name, vocab, 2 * n + 1, d)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -12,3 +12,13 @@ from .loop import TrainResult, TrainState, train
 
 __all__ = ["train", "TrainConfig", "TrainResult", "TrainState", "generate", "load_checkpoint", "Callback",
            "PrintProgress", "StopAfter", "StopAtLoss", "CheckpointError", "list_checkpoints", "validate_checkpoint"]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """`import workbench as wb; wb.train(...)` calls train() while `wb.train.TrainConfig` stays reachable."""
+
+    def __call__(self, *args, **kwargs):
+        return train(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -412,7 +412,8 @@ def _checkpoint(state, optimizer, out_dir, callbacks, timing, final: bool = Fals
     trainer_state = {"step": state.step, "optimizer": optimizer.state_dict(), "rng": _rng_state(
         next(state.model.parameters()).device)}
     ckpt.save_checkpoint(path, state.model, state.tokenizer, trainer_state, state.config.to_dict(), light=light)
-    _write_records(path, state)
+    if not light:      # resume reads these; light checkpoints rely on the run's final history instead
+        _write_records(path, state)
     ckpt.prune(out_dir, state.config.keep_checkpoints, protect=path if final else None)
     state.checkpoints = ckpt.list_checkpoints(out_dir)
     timing["save"] += time.perf_counter() - t0

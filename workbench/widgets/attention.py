@@ -8,6 +8,7 @@ Not here: compute (`workbench.probes`), figures (`workbench.plots.attention`).
 from __future__ import annotations
 
 import html
+import warnings
 
 import ipywidgets as W
 import numpy as np
@@ -39,7 +40,7 @@ class AttentionExplorer:
     """Text/model/layer/head controls around one cached AttentionRecord; `widget` is what a notebook shows."""
 
     def __init__(self, model=None, tok=None, text: str | None = None, name: str = "model",
-                 max_tokens: int = 128, models: dict | None = None):
+                 max_tokens: int = 128, models: dict | None = None, note: str = ""):
         self.max_tokens = max_tokens
         self._models = dict(models or {})            # name -> (model, tok): what the picker offers
         if model is not None:
@@ -47,7 +48,7 @@ class AttentionExplorer:
         for default in DEFAULT_MODELS:               # defaults load lazily on first use
             self._models.setdefault(default, None)
         self._cache: dict = {}
-        self._model_notes: dict = {}                 # name -> note shown while that model is in use
+        self._model_notes: dict = {name: note} if note else {}   # name -> note shown while that model is in use
         self.rec = None
         self._rollout = None
         self._build(text or next(iter(SAMPLES.values())), name if model is not None else "tiny-dense")
@@ -74,8 +75,10 @@ class AttentionExplorer:
         self.explain = W.Button(description="attribute")
         self.status = W.HTML()
         self.heat = go.FigureWidget(plots.attention_heatmap(_placeholder(), 0, 0))
-        self.attr_fig = go.FigureWidget(go.Figure(layout=dict(height=60, width=900, margin=dict(t=30, b=5),
-                                                              title=dict(text="pick a target and press attribute"))))
+        self.attr_fig = go.FigureWidget(go.Figure(layout=dict(
+            height=60, width=900, margin=dict(t=30, b=5), xaxis=dict(visible=False), yaxis=dict(visible=False),
+            plot_bgcolor="white",
+            title=dict(text="pick a target token and press attribute"))))
         self.sample.observe(self._on_sample, "value")
         self.run.on_click(lambda _: self.compute())
         for w in (self.layer, self.head, self.mean, self.view, self.norm, self.cmap):
@@ -124,12 +127,9 @@ class AttentionExplorer:
         gen = self.generate.value
         cache_key = (key, self.text.value, gen, self.n_new.value if gen else 0)
         if cache_key not in self._cache:
-            if gen:
-                rec = probe.generation_record(model, tok, self.text.value, self.n_new.value,
-                                              max_tokens=self.max_tokens, name=key)
-            else:
-                rec = probe.attention_record(model, tok, self.text.value, max_tokens=self.max_tokens, name=key)
-            self._cache[cache_key] = (rec, attention_rollout(rec.weights))
+            with warnings.catch_warnings():           # truncation etc. are shown in the widget instead
+                warnings.simplefilter("ignore")
+                self._cache[cache_key] = self._record(model, tok, key, gen)
         self.rec, self._rollout = self._cache[cache_key]
         self._set_ranges()
         notes = [n for n in [self._model_notes.get(key, "")] if n] + list(self.rec.warnings)
@@ -137,8 +137,17 @@ class AttentionExplorer:
         lab = plots.labels(self.rec.tokens)
         with self.heat.batch_update():
             self.heat.data[0].x, self.heat.data[0].y = lab, lab
-            self.heat.layout.shapes = ()
+            shapes = plots.attention_heatmap(self.rec, 0, 0).layout.shapes    # generated-token lines
+            self.heat.layout.shapes = (plots.causal_mask_shape(self.rec.n_tokens),) + tuple(shapes)
         self.render()
+
+    def _record(self, model, tok, key: str, gen: bool):
+        if gen:
+            rec = probe.generation_record(model, tok, self.text.value, self.n_new.value,
+                                          max_tokens=self.max_tokens, name=key)
+        else:
+            rec = probe.attention_record(model, tok, self.text.value, max_tokens=self.max_tokens, name=key)
+        return rec, attention_rollout(rec.weights)
 
     def _set_ranges(self) -> None:
         rec = self.rec
@@ -167,7 +176,7 @@ class AttentionExplorer:
         log = self.norm.value == "log" and self.view.value == "attention"
         with self.heat.batch_update():
             tr = self.heat.data[0]
-            tr.z = z
+            tr.z = np.nan_to_num(z, nan=0.0)   # NaN cannot cross the widget channel; the mask shape hides these
             tr.zmin, tr.zmax = (None, None) if log else (0.0, 1.0)
             tr.colorscale = self.cmap.value
             self.heat.layout.title.text = f"{title} ({self.rec.model_name})"

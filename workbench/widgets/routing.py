@@ -7,9 +7,11 @@ Each returned box has `.refresh(**controls)`, the slider callback itself (used b
 """
 from __future__ import annotations
 
+import functools
 import html
 
 import ipywidgets as widgets
+import numpy as np
 import plotly.graph_objects as go
 
 from ..plots import routing as rplots
@@ -21,27 +23,57 @@ def _error_box(err: Exception) -> widgets.HTML:
                         f"{html.escape(str(err))}</div>")
 
 
-def _swap(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Copy a freshly built figure into the live FigureWidget in one batched message."""
+def _same(a, b) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
+    except Exception:
+        return a == b
+
+
+def _changes(new: dict, old: dict) -> dict:
+    """Top-level keys of a trace/layout JSON dict whose values differ (only those are sent to the browser)."""
+    return {k: v for k, v in new.items() if k not in old or not _same(v, old[k])}
+
+
+def _swap(fw: go.FigureWidget, fig: go.Figure, last: go.Figure | None = None) -> None:
+    """Copy a freshly built figure into the live FigureWidget in one batched message; with `last` (the figure
+    shown now) only the properties that changed are sent."""
     with fw.batch_update():
         if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data)):
-            for old, new in zip(fw.data, fig.data):
-                old.update(new.to_plotly_json(), overwrite=True)
+            for i, (old, new) in enumerate(zip(fw.data, fig.data)):
+                new_json = new.to_plotly_json()
+                old.update(_changes(new_json, last.data[i].to_plotly_json()) if last is not None else new_json,
+                           overwrite=True)
         else:
             fw.data = []
             fw.add_traces(list(fig.data))
-        fw.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+        layout = fig.layout.to_plotly_json()     # re-validating an unchanged template costs ~60 ms: diff first
+        fw.layout.update(_changes(layout, last.layout.to_plotly_json()) if last is not None else layout,
+                         overwrite=True)
 
 
-def _wire(controls: dict, build, css: str, extra=()) -> widgets.VBox:
-    """VBox(controls, error line, figure); on any control change rebuild the figure via `build(**values)`."""
+def _wire(controls: dict, build, css: str, prebuild=(), extra=()) -> widgets.VBox:
+    """VBox(controls, error line, figure); on any control change show `build(**values)`.
+
+    Figures are cached by control values and those in `prebuild` (dicts of values) are built up front, so a
+    slider callback usually only sends the changed properties to the browser.
+    """
+    cached = functools.lru_cache(maxsize=256)(lambda items: build(**dict(items)))
+
+    def figure(vals: dict) -> go.Figure:
+        return cached(tuple(sorted(vals.items())))
+    for vals in prebuild:
+        figure({k: c.value for k, c in controls.items()} | vals)
     err = widgets.HTML()
-    fw = go.FigureWidget(build(**{k: c.value for k, c in controls.items()}))
+    state = {"shown": figure({k: c.value for k, c in controls.items()})}
+    fw = go.FigureWidget(state["shown"])
 
     def refresh(**values):
         vals = {k: c.value for k, c in controls.items()} | values
         try:
-            _swap(fw, build(**vals))
+            fig = figure(vals)
+            _swap(fw, fig, state["shown"])
+            state["shown"] = fig
             err.value = ""
         except Exception as e:                       # shown inline: the kernel keeps working
             err.value = _error_box(e).value
@@ -68,7 +100,8 @@ def routing_explorer(rec_or_model, tokenizer=None, text: str | None = None, widt
         layer = widgets.IntSlider(value=0, min=0, max=rec.n_layers - 1, description="layer", continuous_update=False)
         top = widgets.ToggleButtons(options=[("top-1", "1"), ("top-k", "k")], value="1", description="show")
         return _wire({"layer": layer, "top": top},
-                     lambda layer, top: rplots.token_experts(rec, layer, top, width=width), "wb-routing-explorer")
+                     lambda layer, top: rplots.token_experts(rec, layer, top, width=width), "wb-routing-explorer",
+                     prebuild=[{"layer": i, "top": t} for i in range(rec.n_layers) for t in ("1", "k")])
     except Exception as e:
         return _error_box(e)
 
@@ -99,7 +132,8 @@ def group_explorer(rec, key: str = "lang", groups=None) -> widgets.Widget:
             if view == "similarity":
                 return rplots.group_similarity_heatmap(names, sims[layer], layer, metric, orders[layer])
             return rplots.group_expert_heatmap(names, dists[layer], layer, orders[layer], hard=counts)
-        return _wire({"layer": layer, "view": view, "counts": counts, "metric": metric}, build, "wb-routing-groups")
+        return _wire({"layer": layer, "view": view, "counts": counts, "metric": metric}, build, "wb-routing-groups",
+                     prebuild=[{"layer": i} for i in range(rec.n_layers)])
     except Exception as e:
         return _error_box(e)
 
@@ -123,6 +157,7 @@ def checkpoint_replay(records, width: int = 16) -> widgets.Widget:
             fig.update_layout(title_text=f"step {step}, layer {layer}: first-choice expert "
                                          f"(saturation vs final {100 * sat[ckpt][layer]:.0f}%)")
             return fig
-        return _wire({"ckpt": ckpt, "layer": layer}, build, "wb-routing-replay")
+        return _wire({"ckpt": ckpt, "layer": layer}, build, "wb-routing-replay",
+                     prebuild=[{"ckpt": i} for i in range(len(records))])
     except Exception as e:
         return _error_box(e)

@@ -184,6 +184,7 @@ class _Lab:
             h("Why: token surprisal under each label"), self.example, self.tok_fig,
             h("Premise strength"), widgets.HBox([self.lam, self.premise]), self.lam_text, self.lam_fig,
             h("Template, verbalizers, premises"), self.recompute_row()])
+        box.add_class("wb-scoring-lab")                  # stable hook for browser tests and styling
         box.lab = self
         return box
 
