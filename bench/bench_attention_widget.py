@@ -9,7 +9,7 @@ Also times load + first forward (cold) and a second forward for each default mod
 a tiny random model stands in, and is labelled so, when a default is missing).
 Writes bench/results/attention_widget.md and bench/results/attention_widget.json.
 
-    python bench/bench_attention_widget.py [--moves 40] [--threads 2]
+    python bench/bench_attention_widget.py [--moves 40] [--threads 1]
 """
 from __future__ import annotations
 
@@ -90,10 +90,10 @@ def slider_latency(name: str, moves: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--moves", type=int, default=40)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)   # as notebook 02 (setup_notebook(threads=1))
     args = ap.parse_args()
     import torch
-    forwards = [first_forward(n, t) for t in sorted({1, args.threads}) for n in ("tiny-dense", "tiny-moe")]
+    forwards = [first_forward(n, t) for t in sorted({1, 2, args.threads}) for n in ("tiny-dense", "tiny-moe")]
     torch.set_num_threads(args.threads)
     slider = slider_latency("tiny-dense", args.moves)
     out = {"machine": f"{platform.processor() or platform.machine()}, torch threads {args.threads}",

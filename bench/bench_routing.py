@@ -187,11 +187,13 @@ def write(results: dict, a) -> None:
     out.mkdir(parents=True, exist_ok=True)
     wb = results["workbench"]
     meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": a.threads,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "load_avg_1min_at_end": os.getloadavg()[0]}
     (out / "routing.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     lines = [f"# Routing statistics on CPU ({wb['tokens']:,} tokens)", "",
              f"Model: {wb['model']}. Corpus: {wb['corpus']}. {a.threads} torch threads, {meta['cores']} cores.",
-             "Each method runs in its own process; peak memory is the process's maximum resident set size.", "",
+             "Each method runs in its own process; peak memory is the process's maximum resident set size.",
+             f"Machine load (1-minute load average) when the run ended: {meta['load_avg_1min_at_end']:.1f}; "
+             "timings on a shared machine vary by 2-3x with it.", "",
              "| method | tokens | routing (forward) s | statistics s | total s | peak RSS MB |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, r in results.items():

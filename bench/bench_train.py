@@ -261,7 +261,7 @@ def cpu_bench(args, out: Path) -> int:
     rss = _subprocess("workbench", "dense-base", 10)
     summary = summarise(rows, rss)
     (out / "train.json").write_text(json.dumps({"rows": rows, "largest_preset_rss": rss, "summary": summary,
-                                                "machine": f"{platform.machine()}, {os.cpu_count()} cores"}, indent=1))
+                                                "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"}, indent=1))
     write_cpu_md(rows, rss, summary, out / "train.md")
     print((out / "train.md").read_text())
     return 0
@@ -288,7 +288,7 @@ def summarise(rows, rss) -> dict:
 
 def write_cpu_md(rows, rss, summary, path: Path) -> None:
     lines = ["# Training throughput on CPU: workbench vs plain PyTorch loop vs Hugging Face Trainer", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared; timings are noisy). Same model, initial "
+             f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores used, {torch.get_num_threads()} torch threads. Same model, initial "
              "weights, batches, AdamW (fused), warm-up + cosine schedule and clipping for every contender. "
              "tokens/s counts training steps only (evaluations excluded).", "",
              "| preset | contender | batch x ctx | steps | tokens/s | ms/step | time to target val loss | peak RSS |",

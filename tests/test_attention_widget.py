@@ -46,7 +46,12 @@ def test_bad_input_is_shown_inside_the_widget(ex):
     ex.compute()
     assert "only the first 128" in ex.status.value and ex.rec.n_tokens == 128
     ex.text.value = old
+    ex.model_dir.value = "no/such/model-dir"
     ex.compute()
+    assert "error" in ex.status.value and "no/such/model-dir" in ex.status.value
+    ex.model_dir.value = ""
+    ex.compute()
+    assert "error" not in ex.status.value
 
 
 def test_attribution_and_generation(ex):

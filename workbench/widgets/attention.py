@@ -81,6 +81,7 @@ class AttentionExplorer:
             title=dict(text="pick a target token and press attribute"))))
         self.sample.observe(self._on_sample, "value")
         self.run.on_click(lambda _: self.compute())
+        self.model.observe(lambda _: self.compute(), "value")
         for w in (self.layer, self.head, self.mean, self.view, self.norm, self.cmap):
             w.observe(lambda _: self._guard(self.render), "value")
         self.explain.on_click(lambda _: self._guard(self.attribute))
