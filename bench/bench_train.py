@@ -150,7 +150,8 @@ def _workbench(preset, tok, data, texts, cfg, callbacks=()):
     loop = t["total"] - t["eval"] - t["sample"] - t["save"]
     evals = [(None, float(v)) for v in r.evals["val_loss"]]
     return {"tokens_per_s": cfg.steps * cfg.batch_size * cfg.seq_len / loop, "loop_s": loop,
-            "overhead_fraction": (loop - t["compute"]) / loop, "curve": _curve(r, cfg), "evals": evals}
+            "overhead_fraction": (loop - t["compute"]) / loop, "callback_fraction": t["log"] / loop,
+            "curve": _curve(r, cfg), "evals": evals}
 
 
 def _curve(r, cfg):

@@ -107,6 +107,7 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(tok, texts, tmp_path
     assert resumed.history["loss"].tolist() == pytest.approx(full.history["loss"].tolist(), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_checkpoints_are_kept_pruned_and_load_without_workbench(tok, texts, tmp_path):
     r = train("moe-nano", texts, tokenizer=tok, out_dir=tmp_path, steps=8, checkpoint_every=2,
               keep_checkpoints=2, **TINY, **FAST)

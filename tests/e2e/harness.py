@@ -169,6 +169,15 @@ def wait_idle(page, timeout_s: float = 240) -> None:
     raise TimeoutError(f"the notebook did not finish in {timeout_s} s; prompts: {prompts}")
 
 
+def run_notebook(page, lab: Lab, name: str, timeout_s: float = 400) -> None:
+    """Open `name`, Run All, wait until every cell ran; fail on a traceback or a widget that did not render."""
+    open_notebook(page, lab, name)
+    run_all(page)
+    wait_idle(page, timeout_s=timeout_s)
+    assert cell_errors(page) == []
+    assert page.get_by_text("Error displaying widget").count() == 0
+
+
 def cell_errors(page) -> list[str]:
     """Texts of error outputs (tracebacks) in the notebook."""
     sel = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"

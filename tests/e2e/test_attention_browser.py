@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from .harness import browser_page, cell_errors, move_slider, open_notebook, run_all, save_screenshot, wait_idle
+from .harness import browser_page, move_slider, run_notebook, save_screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NOTEBOOK = "02_attention_and_attribution.ipynb"
@@ -24,11 +24,7 @@ def test_attention_notebook_in_browser(lab_server):
 
 def _run_and_move_slider(page, lab):
     from playwright.sync_api import expect
-    open_notebook(page, lab, NOTEBOOK)
-    run_all(page)
-    wait_idle(page, timeout_s=300)
-    assert cell_errors(page) == []
-    assert page.get_by_text("Error displaying widget").count() == 0
+    run_notebook(page, lab, NOTEBOOK, timeout_s=300)
     assert page.get_by_text("Message serialization failed").count() == 0     # e.g. NaN sent to a widget
     explorer = page.locator(EXPLORER)
     expect(explorer).to_have_count(1, timeout=60_000)

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from .harness import browser_page, cell_errors, move_slider, open_notebook, run_all, save_screenshot, wait_idle
+from .harness import browser_page, move_slider, run_notebook, save_screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NOTEBOOK = "03_moe_routing.ipynb"
@@ -30,11 +30,7 @@ def test_routing_notebook_in_browser(lab_server):
     start = time.time()
     lab = lab_server(NOTEBOOK)
     with browser_page() as page:
-        open_notebook(page, lab, NOTEBOOK)
-        run_all(page)
-        wait_idle(page, timeout_s=400)
-        assert cell_errors(page) == []
-        assert page.get_by_text("Error displaying widget").count() == 0
+        run_notebook(page, lab, NOTEBOOK, timeout_s=400)
         assert page.locator(".js-plotly-plot").count() >= 10           # the static figures rendered too
         _moves_heat_map(page, ".wb-routing-explorer", "layer 0:", "layer 1:", "03_tokens")
         assert page.locator(".wb-routing-groups").count() == 1

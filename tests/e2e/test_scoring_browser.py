@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from .harness import browser_page, cell_errors, open_notebook, run_all, save_screenshot, wait_idle
+from .harness import browser_page, run_notebook, save_screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NOTEBOOK = "04_scoring_functions.ipynb"
@@ -15,11 +15,7 @@ def test_scoring_notebook_in_browser(lab_server):
     start = time.time()
     lab = lab_server(NOTEBOOK)
     with browser_page() as page:
-        open_notebook(page, lab, NOTEBOOK)
-        run_all(page)
-        wait_idle(page, timeout_s=400)
-        assert cell_errors(page) == []
-        assert page.get_by_text("Error displaying widget").count() == 0
+        run_notebook(page, lab, NOTEBOOK, timeout_s=400)
         widget = page.locator(".wb-scoring-lab")
         expect(widget).to_have_count(1, timeout=60_000)
         confusion = widget.locator(".js-plotly-plot").nth(1)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Re-make the embedded default models with the documented commands (see README.md beside this file).
+# Uses a CUDA GPU when there is one (bf16 autocast); otherwise all CPU cores (slow: about an hour for tiny-moe).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WB="${WB:-.venv/bin/workbench}"
+$WB corpus --kind stories --n 30000 --seed 0 --out corpora/stories --overwrite
+$WB train --preset dense-tiny --corpus corpora/stories --out data/models/tiny-dense \
+  --steps 3000 --batch-size 32 --seq-len 256 --lr 3e-3 --warmup 100 --eval-every 250 --sample-every 1000 \
+  --light-checkpoints --set tokenizer_vocab_size=2048
+$WB corpus --kind mixed --n 40000 --seed 0 --out corpora/mixed --overwrite
+$WB train --preset moe-tiny --corpus corpora/mixed --out data/models/tiny-moe \
+  --steps 3000 --batch-size 32 --seq-len 256 --lr 3e-3 --warmup 100 --eval-every 250 --sample-every 1000 \
+  --checkpoint-every 750 --keep-checkpoints 3 --light-checkpoints --set tokenizer_vocab_size=2048
