@@ -33,3 +33,18 @@ def test_bad_usage_exits_nonzero(bad):
     with pytest.raises(SystemExit) as exc:
         main(bad)
     assert exc.value.code != 0
+
+
+def test_train_rejects_unknown_preset_before_touching_the_corpus(tmp_path, capsys):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("One short story.\n")       # far too small for a tokenizer: the preset error must come first
+    assert main(["train", "--preset", "nope", "--corpus", str(corpus), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'nope'" in err and "dense-tiny" in err
+
+
+def test_score_all_without_channel_pass(capsys):
+    assert main(["score", "--model", "tiny-dense", "--task", "ending", "--limit", "4", "--no-channel", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"dcpmi"' in out and '"channel"' not in out
+    assert main(["score", "--model", "tiny-dense", "--task", "ending", "--scoring", "channel", "--no-channel"]) == 2

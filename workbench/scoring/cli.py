@@ -31,6 +31,10 @@ def _load(name: str):
 def _cli(args) -> int:
     from . import example_table, label_logprobs, load_task, resolve_names, summarize
     names = resolve_names(args.scoring)              # fail fast on an unknown function, before loading anything
+    if args.no_channel:
+        if args.scoring != "all" and "channel" in names:
+            raise ValueError("--no-channel skips the pass that channel scoring needs: drop one of the two")
+        names = [n for n in names if n != "channel"]
     task = load_task(args.task)
     if args.limit:
         task = task.head(args.limit)

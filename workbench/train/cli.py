@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import json
 import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -52,7 +53,10 @@ def parse_sets(items: list[str]) -> dict:
 
 def _cli_train(args) -> int:
     from .callbacks import PrintProgress
+    from ..config import get_preset
     from .loop import train
+    if args.preset and not Path(args.preset).exists():
+        get_preset(args.preset)                      # fail fast on an unknown preset, before any corpus work
     overrides = parse_sets(args.set)
     for name in ("steps", "batch_size", "seq_len", "lr", "grad_accum", "warmup", "eval_every", "sample_every",
                  "checkpoint_every", "keep_checkpoints", "seed", "log_every", "threads", "device", "compile",
