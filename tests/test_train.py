@@ -259,8 +259,6 @@ def test_cli_train_json_and_generate(tok, texts, tmp_path, capsys):
     from workbench.tokenizer import save_tokenizer
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(texts))
-    if not hasattr(pytest.importorskip("workbench.corpora"), "read_texts"):
-        pytest.skip("workbench.corpora.read_texts is not available yet")
     save_tokenizer(tok, tmp_path / "tok")
     rc = main(["train", "--preset", "dense-nano", "--corpus", str(corpus), "--out", str(tmp_path / "run"),
                "--tokenizer", str(tmp_path / "tok"), "--steps", "3", "--batch-size", "2", "--seq-len", "16",
