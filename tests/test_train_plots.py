@@ -5,6 +5,7 @@ import pytest
 from workbench.plots import training as tp
 from workbench.testing import tiny_tokenizer
 from workbench.train import train
+from workbench.train.history import dead_experts
 
 TEXTS = [f"Once upon a time Lily saw {i} red balls. Max ran to the park. The end." for i in range(40)]
 KW = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -28,10 +29,10 @@ def test_figures_carry_the_history(moe_run):
 def test_dead_experts_flags_an_expert_without_load(moe_run):
     h = moe_run.history.copy()
     h["expert_load"] = [[[0.5, 0.5, 0.0, 0.0], [0.25] * 4] for _ in range(len(h))]
-    d = tp.dead_experts(h)
+    d = dead_experts(h)
     assert d[d["dead"]][["layer", "expert"]].values.tolist() == [[0, 2], [0, 3]]
     with pytest.raises(ValueError, match="needs an MoE run"):
-        tp.dead_experts(h.drop(columns="expert_load"))
+        dead_experts(h.drop(columns="expert_load"))
 
 
 def test_live_panel_updates_and_stop_button_ends_cleanly():

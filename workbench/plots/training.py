@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-DEAD_SHARE = 0.1   # an expert is "dead" when its load stays below DEAD_SHARE x the uniform share 1/E
+from ..train.history import DEAD_SHARE, dead_experts, load_array  # noqa: F401  (computed from the history)
+
 
 
 def _frames(result_or_history, evals=None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -74,22 +75,6 @@ def overview_figure(result_or_history, evals=None) -> go.Figure:
 
 
 # ----------------------------------------------------------------------------- MoE routing health
-
-def load_array(history: pd.DataFrame) -> np.ndarray:
-    """Expert load as an array (steps, layers, experts): share of top-k assignments per expert."""
-    if "expert_load" not in history:
-        raise ValueError("this history has no expert_load column: routing health needs an MoE run")
-    return np.asarray(history["expert_load"].tolist(), dtype=float)
-
-
-def dead_experts(history: pd.DataFrame, window: int = 50, share: float = DEAD_SHARE) -> pd.DataFrame:
-    """(layer, expert, mean_load, dead) over the last `window` steps; dead = load < share / n_experts."""
-    load = load_array(history)[-window:].mean(axis=0)             # (layers, experts)
-    n_exp = load.shape[1]
-    rows = [{"layer": l, "expert": x, "mean_load": float(load[l, x]), "dead": bool(load[l, x] < share / n_exp)}
-            for l in range(load.shape[0]) for x in range(n_exp)]
-    return pd.DataFrame(rows)
-
 
 def expert_load_figure(result_or_history, max_columns: int = 200) -> go.Figure:
     """Per-layer heat map of expert load over training (x: step, y: expert); uniform load = 1/E."""

@@ -18,7 +18,7 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
-from ..plots.training import DEAD_SHARE
+from ..train.history import DEAD_SHARE
 from ..train import Callback, train
 
 MAX_POINTS = 1500   # points per trace sent to the browser; older steps are thinned
