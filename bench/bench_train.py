@@ -1,11 +1,12 @@
-"""Training throughput benchmark: workbench.train vs a plain PyTorch loop vs Hugging Face Trainer.
+"""Training throughput benchmark: workbench.train vs a plain PyTorch loop, Hugging Face Trainer and nanoGPT.
 
-    python bench/bench_train.py            # CPU: 2-3 presets side by side, writes bench/results/train.{md,json}
+    python bench/bench_train.py            # CPU: 4 setups, contenders side by side, writes bench/results/train.{md,json}
     python bench/bench_train.py --gpu      # CUDA: bf16 tokens/s and model FLOPs utilisation of the largest presets
 
-All three contenders train the same transformers model from the same initial weights on the same batches
-(the workbench's seeded window order), with the same AdamW settings and schedule. Reported: tokens/s,
-time to a target validation loss, peak RSS, and the workbench's time outside forward/backward/optimizer.
+The transformers contenders train the same model from the same initial weights on the same batches (the
+workbench's seeded window order), with the same AdamW settings and schedule; nanoGPT's GPT-2 model
+(bench/nanogpt.py) trains on the same batches at nanoGPT's dimensions. Reported: tokens/s, time to a target
+validation loss, page faults per step, peak RSS, and the workbench's time outside forward/backward/optimizer.
 """
 from __future__ import annotations
 
@@ -75,21 +76,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gpu", action="store_true")
     ap.add_argument("--presets", nargs="+")
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=0, help="steps per run (0: each setup's own)")
+    ap.add_argument("--rounds", type=int, default=3, help="fresh processes per contender and setup")
     ap.add_argument("--out", default=str(RESULTS))
-    ap.add_argument("--one", help=argparse.SUPPRESS)       # internal: run one contender in this process
-    ap.add_argument("--preset", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from workbench.corpora import generate_corpus
-    texts = generate_corpus("stories", 6000, seed=1).texts
     if args.gpu:
-        gpu_bench(args.presets or ["dense-base", "moe-base"], args.steps, 64, 512, False, texts, out)
-        gpu_bench(["dense-base"], args.steps, 64, 512, True, texts, out)
-        return 0
-    if args.one:
-        print(json.dumps(run_one(args.one, args.preset, args.steps, texts)))
+        from workbench.corpora import generate_corpus
+        texts = generate_corpus("stories", 6000, seed=1).texts
+        gpu_bench(args.presets or ["dense-base", "moe-base"], args.steps or 60, 64, 512, False, texts, out)
+        gpu_bench(["dense-base"], args.steps or 60, 64, 512, True, texts, out)
         return 0
     return cpu_bench(args, out)
 
@@ -108,95 +105,221 @@ def write_gpu_md(rows, path: Path) -> None:
 
 # ----------------------------------------------------------------------------- CPU contenders
 
-CPU_SETUPS = {   # preset -> (batch, seq_len, steps, eval_every): nanoGPT-equivalent dims first
-    "dense-tiny": (12, 64, 200, 25),
-    "moe-tiny": (12, 64, 100, 20),
-    "dense-small": (8, 128, 60, 20),
+CPU_SETUPS = {   # name -> preset, its overrides, batch, seq_len, steps, eval_every, contenders
+    "dense-tiny": dict(preset="dense-tiny", batch=12, seq_len=64, steps=200, eval_every=25,
+                       contenders=["workbench", "plain", "trainer", "workbench+live-plot"]),
+    # nanoGPT's dimensions (4 layers, 4 heads, width 128) with its parameter count: the SwiGLU MLP's 3 matrices
+    # of 128 x 344 hold as many weights as GPT-2's 2 of 128 x 512.
+    "dense-tiny@nanoGPT": dict(preset="dense-tiny", overrides={"intermediate_size": 344}, batch=12, seq_len=64,
+                               steps=600, eval_every=50, contenders=["workbench", "plain", "nanoGPT", "workbench, fast_path=False"]),
+    "moe-tiny": dict(preset="moe-tiny", batch=12, seq_len=64, steps=100, eval_every=20,
+                     contenders=["workbench", "plain", "trainer", "trainer+aux"]),
+    "dense-small": dict(preset="dense-small", batch=8, seq_len=128, steps=60, eval_every=20,
+                        contenders=["workbench", "plain", "trainer"]),
 }
+LARGEST = dict(preset="dense-base", batch=8, seq_len=256, steps=10, eval_every=10, contenders=["workbench"])
 LR, WARMUP = 3e-3, 20
 
 
-def _setup(preset, texts):
+def _setup(setup, texts):
     from workbench.tokenizer import train_tokenizer
     from workbench.train.data import prepare
-    batch, seq_len, steps, eval_every = CPU_SETUPS.get(preset, (8, 256, 10, 10))
     tok = train_tokenizer(texts, vocab_size=2048)
-    data = prepare(texts, tok, seq_len, batch, 0.05, seed=0)
-    return tok, data, batch, seq_len, eval_every
+    return tok, prepare(texts, tok, setup["seq_len"], setup["batch"], 0.05, seed=0)
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _usage() -> tuple[float, int]:
+    """(peak RSS in MB, minor page faults so far) of this process."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_maxrss / 1024, r.ru_minflt
 
 
-def run_one(contender: str, preset: str, steps: int, texts) -> dict:
-    """Train `preset` with one contender; returns tokens/s, eval curve (wall s, val loss) and peak RSS."""
+class Pacer:
+    """Takes turns with the other contenders: after every `chunk` steps it hands the CPU back to the coordinator
+    and blocks until its next turn. Contenders measure only their own training time, so all of them see the same
+    machine (a noisy neighbour or a clock change hits every contender within seconds, not one whole run)."""
+
+    def __init__(self, conn, chunk: int):
+        self.conn, self.chunk = conn, chunk
+
+    def wait_turn(self):
+        if self.conn is not None:
+            self.conn.send("turn")
+            self.conn.recv()
+
+    def tick(self, steps_done: int):
+        if steps_done % self.chunk == 0:
+            self.wait_turn()
+
+
+def run_one(contender: str, name: str, steps: int, texts, pacer: Pacer) -> dict:
+    """Train setup `name` with one contender; returns tokens/s, eval curve (step, val loss), RSS, faults.
+
+    Speed is the median over turns of seconds per step (a turn is 10 steps): a stall of the machine lands in
+    one turn of one contender and would otherwise be charged to it whole. The mean is kept as mean_ms_per_step."""
     torch.manual_seed(0)
-    tok, data, batch, seq_len, eval_every = _setup(preset, texts)
-    steps = steps or CPU_SETUPS[preset][2]
-    cfg = TrainConfig(steps=steps, batch_size=batch, seq_len=seq_len, lr=LR, warmup=WARMUP, eval_every=eval_every,
-                      eval_batches=4, sample_every=0, log_every=10, device="cpu", sample_max_new_tokens=1)
-    fn = {"workbench": _workbench, "workbench+live-plot": _workbench_live, "plain": _plain, "trainer": _trainer}
-    res = fn[contender](preset, tok, data, texts, cfg)
-    res.update(contender=contender, preset=preset, steps=steps, batch=batch, seq_len=seq_len,
-               peak_rss_mb=_rss_mb(), threads=torch.get_num_threads())
-    res["ms_per_step"] = 1000 * batch * seq_len / res["tokens_per_s"]
+    setup = LARGEST if name == "largest" else CPU_SETUPS[name]
+    tok, data = _setup(setup, texts)
+    steps = steps or setup["steps"]
+    cfg = TrainConfig(steps=steps, batch_size=setup["batch"], seq_len=setup["seq_len"], lr=LR, warmup=WARMUP,
+                      eval_every=setup["eval_every"], eval_batches=4, sample_every=0, log_every=pacer.chunk,
+                      device="cpu", sample_max_new_tokens=1)
+    fn = {"workbench": _workbench, "workbench+live-plot": _workbench_live, "workbench, fast_path=False": _wb_slow, "plain": _plain, "trainer": _trainer,
+          "trainer+aux": _trainer_aux, "nanoGPT": _nanogpt}
+    build = lambda: build_model(setup["preset"], tokenizer=tok, seed=0, **setup.get("overrides", {}))  # noqa: E731
+    faults0 = _usage()[1]
+    res = fn[contender](build, tok, data, texts, cfg, pacer)
+    rss, faults1 = _usage()
+    res.update(contender=contender, setup=name, preset=setup["preset"], steps=steps, batch=setup["batch"],
+               seq_len=setup["seq_len"], peak_rss_mb=rss, threads=torch.get_num_threads(),
+               params=res.get("params") or sum(p.numel() for p in build().parameters()))
+    res.setdefault("faults_per_step", (faults1 - faults0) / steps)
+    per_step = _median([secs / n for n, secs in res["segments"] if n])
+    res["tokens_per_s"] = setup["batch"] * setup["seq_len"] / per_step
+    res["ms_per_step"] = 1000 * per_step
+    res["mean_ms_per_step"] = 1000 * res["train_s"] / steps
     return res
 
 
-def _workbench(preset, tok, data, texts, cfg, callbacks=()):
-    r = train(preset, texts, tokenizer=tok, config=cfg, callbacks=list(callbacks), seed=0)
-    t = r.timing
-    loop = t["total"] - t["eval"] - t["sample"] - t["save"]
-    evals = [(None, float(v)) for v in r.evals["val_loss"]]
-    return {"tokens_per_s": cfg.steps * cfg.batch_size * cfg.seq_len / loop, "loop_s": loop,
-            "overhead_fraction": (loop - t["compute"]) / loop, "callback_fraction": t["log"] / loop,
-            "curve": _curve(r, cfg), "evals": evals}
+class _Clock:
+    """Workbench callback: training time between its own flushes (excluding turns given away and evaluations),
+    the eval curve on that clock, page faults, and the time spent in `inner` (e.g. the live plot)."""
+
+    def __init__(self, pacer: Pacer, inner=None):
+        self.pacer, self.inner = pacer, inner
+        self.train_s, self.inner_s, self.curve, self.segments, self.last_step = 0.0, 0.0, [], [], 0
+
+    def _call(self, name, *a):
+        if self.inner is not None:
+            t0 = time.perf_counter()
+            getattr(self.inner, name)(*a)
+            self.inner_s += time.perf_counter() - t0
+
+    def on_start(self, state):
+        self._call("on_start", state)
+        self.faults0 = _usage()[1]
+        self.pacer.wait_turn()
+        self.t = time.perf_counter()
+
+    def on_log(self, state, rows):
+        self._call("on_log", state, rows)
+        dt = time.perf_counter() - self.t
+        self.segments.append((state.step - self.last_step, dt))
+        self.train_s, self.last_step = self.train_s + dt, state.step
+        self.pacer.wait_turn()
+        self.t = time.perf_counter()
+
+    def on_eval(self, state, row):
+        self.curve.append((state.step, float(row["val_loss"])))
+        spent = self.inner_s
+        self._call("on_eval", state, row)
+        self.t = time.perf_counter() - (self.inner_s - spent)   # the evaluation is not training time; redrawing is
+
+    def on_sample(self, state, *a):
+        self._call("on_sample", state, *a)
+
+    def on_checkpoint(self, state, path):
+        self._call("on_checkpoint", state, path)
+
+    def on_end(self, state):
+        self.faults_per_step = (_usage()[1] - self.faults0) / max(state.step, 1)
+        self._call("on_end", state)
 
 
-def _curve(r, cfg):
-    """(training seconds excluding evals, val loss) at each eval, from the history's per-window tokens/s."""
-    h = r.history
-    secs = (cfg.batch_size * cfg.seq_len / h["tokens_per_s"]).cumsum()
-    return [(float(secs.iloc[int(s) - 1]), float(v)) for s, v in zip(r.evals["step"], r.evals["val_loss"])]
+def _workbench(build, tok, data, texts, cfg, pacer, inner=None):
+    clock = _Clock(pacer, inner)
+    r = train(build(), texts, tokenizer=tok, config=cfg, callbacks=[clock])
+    return {"train_s": clock.train_s, "compute_s": r.timing["compute"],
+            "overhead_fraction": 1 - r.timing["compute"] / clock.train_s,
+            "callback_fraction": clock.inner_s / clock.train_s, "faults_per_step": clock.faults_per_step,
+            "curve": clock.curve, "segments": clock.segments}
 
 
-def _workbench_live(preset, tok, data, texts, cfg):
+def _wb_slow(build, tok, data, texts, cfg, pacer):
+    """The workbench without its CPU fast path (model's own forward, default allocator): what the path buys."""
+    return _workbench(build, tok, data, texts, cfg.override(fast_path=False), pacer)
+
+
+def _workbench_live(build, tok, data, texts, cfg, pacer):
     from workbench.widgets.training import TrainingPanel
     panel = TrainingPanel(display_now=False)
-    return _workbench(preset, tok, data, texts, cfg, callbacks=[panel.callback()])
+    return _workbench(build, tok, data, texts, cfg, pacer, inner=panel.callback())
 
 
-def _plain(preset, tok, data, texts, cfg):
-    """What a user would write: the same model, batches, AdamW, schedule and clipping, in a bare loop."""
-    from workbench.train.loop import evaluate
+def _loop(model, forward, opt, data, cfg, params, pacer) -> dict:
+    """A bare training loop: the same batches, schedule, clipping; `forward(x)` gives logits."""
     from workbench.train.schedule import lr_at
-    model = build_model(preset, tokenizer=tok, seed=0).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
-    moe = bool(getattr(model.config, "num_local_experts", None))
-    curve, train_s = [], 0.0
+    curve, segments, train_s, chunk_s = [], [], 0.0, 0.0
+    pacer.wait_turn()
     for step in range(cfg.steps):
         t0 = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.lr, cfg.warmup, cfg.steps, 0.1)
         x, y = data.batch(step, 0, cfg.batch_size, 1, cfg.seed)
-        logits = model(input_ids=x, output_router_logits=moe).logits if moe else model(input_ids=x).logits
+        logits = forward(x)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        train_s += time.perf_counter() - t0
-        if (step + 1) % cfg.eval_every == 0:
-            curve.append((train_s, evaluate(model, data, cfg, torch.device("cpu"))))
-    return {"tokens_per_s": cfg.steps * cfg.batch_size * cfg.seq_len / train_s, "loop_s": train_s, "curve": curve}
+        dt = time.perf_counter() - t0
+        train_s, chunk_s = train_s + dt, chunk_s + dt
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            curve.append((step + 1, _val_loss(model, forward, data, cfg)))
+        if (step + 1) % pacer.chunk == 0:
+            segments.append((pacer.chunk, chunk_s))
+            chunk_s = 0.0
+        pacer.tick(step + 1)
+    return {"train_s": train_s, "curve": curve, "segments": segments}
 
 
-def _trainer(preset, tok, data, texts, cfg):
+@torch.no_grad()
+def _val_loss(model, forward, data, cfg) -> float:
+    model.eval()
+    total, n = 0.0, 0
+    for x, y in data.val_batches(cfg.batch_size, cfg.eval_batches):
+        logits = forward(x)
+        total += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                   reduction="sum").item()
+        n += y.numel()
+    model.train()
+    return total / n
+
+
+def _plain(build, tok, data, texts, cfg, pacer):
+    """What a user would write: the same model, batches, AdamW, schedule and clipping, in a bare loop."""
+    model = build().train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+    moe = bool(getattr(model.config, "num_local_experts", None))
+    fwd = (lambda x: model(input_ids=x, output_router_logits=True).logits) if moe else (lambda x: model(input_ids=x).logits)
+    return _loop(model, fwd, opt, data, cfg, list(model.parameters()), pacer)
+
+
+def _nanogpt(build, tok, data, texts, cfg, pacer):
+    """nanoGPT's GPT-2 model (bench/nanogpt.py) at 4 layers, 4 heads, width 128, trained by the same loop."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from nanogpt import GPT
+    torch.manual_seed(0)
+    model = GPT(len(tok), cfg.seq_len).train()
+    opt = model.optimizer(cfg.lr, 0.1, (0.9, 0.95))
+    res = _loop(model, model, opt, data, cfg, list(model.parameters()), pacer)
+    res["params"] = sum(p.numel() for p in model.parameters())
+    return res
+
+
+def _trainer_aux(build, tok, data, texts, cfg, pacer):
+    """Trainer asked for router logits, so transformers adds router_aux_loss_coef * aux: the workbench's work."""
+    def with_aux():
+        model = build()
+        model.config.output_router_logits = True
+        return model
+    return _trainer(with_aux, tok, data, texts, cfg, pacer)
+
+
+def _trainer(build, tok, data, texts, cfg, pacer):
     """Hugging Face Trainer on the same batches in the same order (sequential sampler), same optimiser settings."""
     from torch.utils.data import Dataset, SequentialSampler
     from transformers import Trainer, TrainerCallback, TrainingArguments
-    from workbench.train.loop import evaluate
 
     class Windows(Dataset):
         def __len__(self):
@@ -211,56 +334,97 @@ def _trainer(preset, tok, data, texts, cfg):
         def _get_train_sampler(self, *a, **k):
             return SequentialSampler(self.train_dataset)
 
-    model = build_model(preset, tokenizer=tok, seed=0)
-    times = {"train": 0.0, "t0": None}
+    model = build()
+    times = {"train": 0.0, "t0": None, "chunk": 0.0}
+    segments = []
     curve = []
 
     class Clock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
             times["t0"] = time.perf_counter()
 
+        def on_train_begin(self, args, state, control, **kw):
+            pacer.wait_turn()
+
         def on_step_end(self, args, state, control, **kw):
-            times["train"] += time.perf_counter() - times["t0"]
-            if state.global_step % cfg.eval_every == 0:
-                curve.append((times["train"], evaluate(model, data, cfg, torch.device("cpu"))))
+            dt = time.perf_counter() - times["t0"]
+            times["train"] += dt
+            times["chunk"] += dt
+            if state.global_step % cfg.eval_every == 0 or state.global_step == cfg.steps:
+                curve.append((state.global_step, _val_loss(model, lambda x: model(input_ids=x).logits, data, cfg)))
+            if state.global_step % pacer.chunk == 0:
+                segments.append((pacer.chunk, times["chunk"]))
+                times["chunk"] = 0.0
+            pacer.tick(state.global_step)
 
     import tempfile
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size,
                              learning_rate=cfg.lr, warmup_steps=cfg.warmup, lr_scheduler_type="cosine_with_min_lr",
                              lr_scheduler_kwargs={"min_lr_rate": 0.1}, weight_decay=0.1, adam_beta2=0.95,
                              max_grad_norm=1.0, optim="adamw_torch_fused", logging_steps=cfg.log_every,
-                             save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
+                             save_strategy="no", logging_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
                              disable_tqdm=True, seed=0)
-    t0 = time.perf_counter()
     Seq(model=model, args=args, train_dataset=Windows(), callbacks=[Clock()]).train()
-    wall = time.perf_counter() - t0 - sum(0 for _ in curve)
-    return {"tokens_per_s": cfg.steps * cfg.batch_size * cfg.seq_len / times["train"], "loop_s": times["train"],
-            "wall_s": wall, "curve": curve}
+    return {"train_s": times["train"], "curve": curve, "segments": segments}
 
 
-def _subprocess(contender, preset, steps=0) -> dict:
-    import subprocess
-    cmd = [sys.executable, __file__, "--one", contender, "--preset", preset, "--steps", str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
-    if out.returncode:
-        return {"contender": contender, "preset": preset, "error": out.stderr[-1500:]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _contender_main(contender, name, steps, conn, chunk):
+    """A contender's process: set up, then train taking turns; sends ("result", dict) or ("error", text)."""
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        from workbench.corpora import generate_corpus
+        texts = generate_corpus("stories", 6000, seed=1).texts
+        conn.send(("result", run_one(contender, name, steps, texts, Pacer(conn, chunk))))
+    except Exception:
+        import traceback
+        conn.send(("error", traceback.format_exc()))
 
 
-def time_to(curve, target):
-    return next((t for t, v in curve if v <= target), math.nan)
+def interleaved(name: str, contenders, steps: int = 0, chunk: int = 10) -> list[dict]:
+    """Run every contender of setup `name` in its own process, round-robin `chunk` steps at a time."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    procs = {}
+    for c in contenders:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_contender_main, args=(c, name, steps, child, chunk))
+        proc.start()
+        procs[c] = (proc, parent)
+    results, waiting = {}, {c: conn.recv() for c, (_, conn) in procs.items()}   # each is set up, or failed
+    active = [c for c, msg in waiting.items() if msg == "turn"]
+    results.update({c: msg for c, msg in waiting.items() if msg != "turn"})
+    while active:
+        for c in list(active):
+            conn = procs[c][1]
+            conn.send("go")
+            msg = conn.recv()
+            if msg != "turn":
+                results[c] = msg
+                active.remove(c)
+    rows = []
+    for c in contenders:
+        procs[c][0].join()
+        kind, payload = results[c]
+        rows.append(payload if kind == "result" else {"contender": c, "setup": name, "error": payload})
+    return rows
+
+
+def time_to(curve, target, ms_per_step):
+    """Seconds of training until the val loss first reaches `target`: its step times the median step time."""
+    return next((step * ms_per_step / 1000 for step, v in curve if v <= target), math.nan)
 
 
 def cpu_bench(args, out: Path) -> int:
+    """Each setup runs `rounds` times; a round starts a fresh process per contender (a process can run several
+    percent faster or slower than an identical one for its whole life, so one process per contender is not enough)."""
     rows = []
-    for preset in args.presets or list(CPU_SETUPS):
-        for contender in ["workbench", "plain", "trainer", "workbench+live-plot"]:
-            if contender == "workbench+live-plot" and preset != "dense-tiny":
-                continue
-            rows.append(_subprocess(contender, preset))
-            print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("curve", "evals")}), flush=True)
-    rss = _subprocess("workbench", "dense-base", 10)
-    summary = summarise(rows, rss)
+    for name in args.presets or list(CPU_SETUPS):
+        for rnd in range(args.rounds):
+            for r in interleaved(name, CPU_SETUPS[name]["contenders"], args.steps):
+                rows.append({**r, "round": rnd})
+                print(json.dumps({k: v for k, v in r.items() if k not in ("curve", "segments")}), flush=True)
+    rss = interleaved("largest", ["workbench"])[0]
+    summary = summarise(rows)
     (out / "train.json").write_text(json.dumps({"rows": rows, "largest_preset_rss": rss, "summary": summary,
                                                 "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"}, indent=1))
     write_cpu_md(rows, rss, summary, out / "train.md")
@@ -268,51 +432,85 @@ def cpu_bench(args, out: Path) -> int:
     return 0
 
 
-def summarise(rows, rss) -> dict:
+def _median(xs):
+    xs = sorted(x for x in xs if x == x)
+    return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2 if xs else math.nan
+
+
+def summarise(rows) -> dict:
+    """Per setup and contender, medians over rounds: tokens/s, ms/step, time to a common target val loss, page
+    faults, peak RSS; ratios workbench / contender are taken within each round, then their median."""
     s = {}
-    for preset in {r["preset"] for r in rows}:
-        by = {r["contender"]: r for r in rows if r["preset"] == preset and "error" not in r}
-        if "workbench" not in by:
-            continue
-        wb = by["workbench"]
-        finals = [min(v for _, v in r["curve"]) for r in by.values() if r.get("curve")]
+    for name in dict.fromkeys(r["setup"] for r in rows):
+        ok = [r for r in rows if r["setup"] == name and "error" not in r]
+        rounds = {}
+        for r in ok:
+            rounds.setdefault(r["round"], {})[r["contender"]] = r
+        finals = [min(v for _, v in r["curve"]) for r in ok if r.get("curve")]
         target = max(finals) if finals else math.nan
-        s[preset] = {"target_val_loss": target,
-                     "ratio_vs_plain": wb["tokens_per_s"] / by["plain"]["tokens_per_s"] if "plain" in by else None,
-                     "ratio_vs_trainer": wb["tokens_per_s"] / by["trainer"]["tokens_per_s"] if "trainer" in by else None,
-                     "overhead_fraction": wb.get("overhead_fraction"),
-                     "time_to_target_s": {c: time_to(r.get("curve", []), target) for c, r in by.items()}}
-        if "workbench+live-plot" in by:
-            s[preset]["live_plot_slowdown"] = 1 - by["workbench+live-plot"]["tokens_per_s"] / wb["tokens_per_s"]
+        per = {}
+        for c in dict.fromkeys(r["contender"] for r in ok):
+            mine = [r for r in ok if r["contender"] == c]
+            per[c] = {k: _median([r[k] for r in mine]) for k in ("tokens_per_s", "ms_per_step", "faults_per_step",
+                                                                   "peak_rss_mb", "params")}
+            per[c]["time_to_target_s"] = _median([time_to(r["curve"], target, r["ms_per_step"]) for r in mine])
+            per[c]["steps_to_target"] = _median([next((st for st, v in r["curve"] if v <= target), math.nan)
+                                                 for r in mine])
+            per[c]["ratio"] = _median([rd["workbench"]["tokens_per_s"] / rd[c]["tokens_per_s"]
+                                       for rd in rounds.values() if "workbench" in rd and c in rd])
+            per[c]["ratio_of_means"] = _median([rd[c]["mean_ms_per_step"] / rd["workbench"]["mean_ms_per_step"]
+                                                for rd in rounds.values() if "workbench" in rd and c in rd])
+            per[c]["ratio_range"] = [f([rd["workbench"]["tokens_per_s"] / rd[c]["tokens_per_s"]
+                                        for rd in rounds.values() if "workbench" in rd and c in rd] or [math.nan])
+                                     for f in (min, max)]
+        wb = [r for r in ok if r["contender"] == "workbench"]
+        live = [r for r in ok if r["contender"] == "workbench+live-plot"]
+        s[name] = {"target_val_loss": target, "rounds": len(rounds), "contenders": per,
+                   "overhead_fraction": _median([r["overhead_fraction"] for r in wb]),
+                   "callback_fraction": _median([r["callback_fraction"] for r in live])}
     return s
 
 
 def write_cpu_md(rows, rss, summary, path: Path) -> None:
-    lines = ["# Training throughput on CPU: workbench vs plain PyTorch loop vs Hugging Face Trainer", "",
-             f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores used, {torch.get_num_threads()} torch threads. Same model, initial "
-             "weights, batches, AdamW (fused), warm-up + cosine schedule and clipping for every contender. "
-             "tokens/s counts training steps only (evaluations excluded).", "",
-             "| preset | contender | batch x ctx | steps | tokens/s | ms/step | time to target val loss | peak RSS |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['preset']} | {r['contender']} | failed: {r['error'].splitlines()[-1][:80]} |||||||")
-            continue
-        tt = summary.get(r["preset"], {}).get("time_to_target_s", {}).get(r["contender"], math.nan)
-        lines.append(f"| {r['preset']} | {r['contender']} | {r['batch']} x {r['seq_len']} | {r['steps']} | "
-                     f"{r['tokens_per_s']:,.0f} | {r['ms_per_step']:.1f} | {tt:.1f} s | {r['peak_rss_mb']:.0f} MB |")
-    lines += ["", "| preset | target val loss | workbench / plain | workbench / Trainer | overhead outside fwd/bwd/opt "
-              "| live-plot slowdown |", "|---|---|---|---|---|---|"]
-    for p, s in summary.items():
-        f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) and v == v else "-"   # noqa: E731
-        lines.append(f"| {p} | {f(s['target_val_loss'], '.3f')} | {f(s['ratio_vs_plain'], '.2f')} | "
-                     f"{f(s['ratio_vs_trainer'], '.2f')} | {f(100 * (s['overhead_fraction'] or 0), '.1f')}% | "
-                     f"{f(100 * s['live_plot_slowdown'], '.1f') + '%' if 'live_plot_slowdown' in s else '-'} |")
+    f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) and v == v else "-"   # noqa: E731
+    n_rounds = max((s["rounds"] for s in summary.values()), default=0)
+    lines = ["# Training throughput on CPU: workbench vs plain PyTorch loop, Hugging Face Trainer and nanoGPT", "",
+             f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores, {torch.get_num_threads()} torch "
+             f"threads. {n_rounds} rounds per setup. In a round the contenders run at the same time in separate, "
+             "fresh processes and take turns, 10 training steps each, so a slower or faster spell of the machine "
+             "hits all of them alike. A run's speed is its median seconds per step over its turns (a stall of the "
+             "machine lands in one turn and is not charged whole to whoever had it); figures are medians over "
+             "rounds, and a ratio is workbench / contender within a round (median, with the range over rounds). "
+             "Time to target = steps to the target val loss x median step time. Every contender trains on the same batches with fused "
+             "AdamW, the same warm-up + cosine schedule and clipping; the transformers contenders start from the "
+             "same weights. tokens/s counts training steps only (evaluations and waiting for a turn excluded).", "",
+             "| setup | contender | params | tokens/s | ms/step | workbench / it (range) | steps to target val loss "
+             "| time to target | page faults / step | peak RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        for c, r in s["contenders"].items():
+            lo, hi = r["ratio_range"]
+            ratio = "1.00" if c == "workbench" else f"{f(r['ratio'], '.2f')} ({f(lo, '.2f')}-{f(hi, '.2f')})"
+            lines.append(f"| {name} | {c} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} | "
+                         f"{r['ms_per_step']:.1f} | {ratio} | {f(r['steps_to_target'], '.0f')} | {f(r['time_to_target_s'], '.1f')} s | "
+                         f"{r['faults_per_step']:,.0f} | {r['peak_rss_mb']:.0f} MB |")
+    lines += [f"\nFailed: {r['setup']} {r['contender']}: {r['error'].strip().splitlines()[-1][:120]}"
+              for r in rows if "error" in r]
+    lines += ["", "| setup | target val loss | workbench time outside fwd/bwd/opt | live-plot slowdown (median; mean) "
+              "| live-plot callbacks' share of training time |", "|---|---|---|---|---|"]
+    for name, s in summary.items():
+        live = s["contenders"].get("workbench+live-plot", {})
+        slow = (f"{f(100 * (live['ratio'] - 1), '.1f')}%; {f(100 * (live['ratio_of_means'] - 1), '.1f')}%"
+                if live else "-")
+        lines.append(f"| {name} | {f(s['target_val_loss'], '.3f')} | {f(100 * s['overhead_fraction'], '.1f')}% | "
+                     f"{slow} | {f(100 * s['callback_fraction'], '.2f')}% |")
     if "error" not in rss:
-        lines += ["", f"Peak RSS training the largest preset (dense-base, batch {rss['batch']} x {rss['seq_len']}): "
-                      f"{rss['peak_rss_mb']:.0f} MB."]
-    lines += ["", "nanoGPT reference on the same kind of 2-core machine (4 layers, 4 heads, width 128, ctx 64, batch 12): "
-                  "about 35 ms/step (~21k tokens/s); compare with the dense-tiny rows."]
+        lines += ["", f"Peak RSS of a process training the largest preset (dense-base, batch {rss['batch']} x "
+                      f"{rss['seq_len']}, corpus and tokenizer set-up included): {rss['peak_rss_mb']:.0f} MB."]
+    lines += ["", "Target val loss: the highest of the contenders' best validation losses, so every contender "
+                  "reaches it. `trainer` on the MoE does not request router logits, so it skips the load-balancing "
+                  "loss; `trainer+aux` asks for them and does the same work as the workbench. Live-plot slowdown: "
+                  "(ms/step with the live panel) / (ms/step without) - 1 within each round, from median and from "
+                  "mean step times (redraws happen at most once a second, so the mean is the one that sees them)."]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -39,6 +39,7 @@ class TrainConfig:
     device: str | None = None        # None: CUDA if available, else CPU
     threads: int | None = None       # CPU threads for torch; None leaves torch's default (all cores)
     compile: bool = False            # torch.compile the model (CUDA; slow to start on CPU)
+    fast_path: bool = True           # CPU: lean Llama/Mixtral forward (same maths) and allocator tuning; see train.fast
     tokenizer_vocab_size: int = 4096  # vocabulary of the BPE trained when no tokenizer is given
     # --- MoE only ---
     aux_loss_convention: str = "hf"  # which load-balancing formula workbench.moe.router_losses uses

@@ -9,6 +9,7 @@ loop issues no per-step host syncs on CUDA.
 """
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import shutil
@@ -29,6 +30,7 @@ from .. import moe as wb_moe
 from ..models import build_model
 from ..tokenizer import load_tokenizer, train_tokenizer
 from . import checkpoint as ckpt
+from . import fast as fast_path
 from .config import TrainConfig, split_overrides
 from .data import as_texts, prepare
 from .generate import generate
@@ -210,6 +212,7 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     if state.is_moe and cfg.aux_loss_convention != "hf" and not _ROUTER_TAKES_CONVENTION:
         raise ValueError(f"aux_loss_convention={cfg.aux_loss_convention!r} is not available in this version; use 'hf'")
     step_fn = torch.compile(model) if cfg.compile else model
+    lean = _lean(model, cfg, device)
     params = [p for p in model.parameters() if p.requires_grad]
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     timing = dict.fromkeys(("compute", "data", "eval", "sample", "save", "log"), 0.0)
@@ -219,13 +222,15 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     for cb in callbacks:
         cb.on_start(state)
     model.train()
+    gc.freeze()      # objects from before the run (imports, notebook state) leave the collector's full passes
     try:
         while state.step < cfg.steps and not state.stop_reason:
             step = state.step
             lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            rec = _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, state.is_moe, timing)
+            rec = _train_step(lean or step_fn, model, optimizer, params, data, step, cfg, device, amp, state.is_moe,
+                              timing)
             rec["lr"] = lr
             pending.append(rec)
             state.step = step + 1
@@ -251,14 +256,25 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     except KeyboardInterrupt:
         state.stop_reason = f"interrupted after step {state.step}"
         pending[:] = [r for r in pending if r["step"] < state.step]
+    finally:
+        gc.unfreeze()
     t0 = time.perf_counter()
     _flush(state, pending, t_window, callbacks)
     timing["log"] += time.perf_counter() - t0
     return _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start, handles, amp, good=True)
 
 
+def _lean(model, cfg, device):
+    """The CPU fast path's forward (see workbench.train.fast), or None for the model's own forward."""
+    if not cfg.fast_path or device.type != "cpu":
+        return None
+    fast_path.tune_allocator()
+    return None if cfg.compile else fast_path.lean_forward(model)
+
+
 def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, is_moe, timing) -> dict:
-    """One optimizer step; returns detached device tensors (no host sync)."""
+    """One optimizer step; returns detached device tensors (no host sync). `step_fn`: the model (or its
+    compiled form) or a lean forward from workbench.train.fast."""
     totals = {}
     for micro in range(cfg.grad_accum):
         t0 = time.perf_counter()
@@ -292,18 +308,23 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
     """{"loss": optimised loss, "lm_loss", and for MoE "aux_loss", "z_loss", "expert_load", "router_entropy"}.
 
     lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z.
+    `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits).
     """
-    out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
-    logits = out.logits
-    lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+    if isinstance(step_fn, torch.nn.Module):
+        out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
+        logits, router_logits = out.logits, getattr(out, "router_logits", None)
+        lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+    else:
+        logits, router_logits = step_fn(x, is_moe)
+        lm = fast_path.cross_entropy(logits, y)
     if not is_moe:
         return {"loss": lm, "lm_loss": lm}
     c = model.config
     kw = {"convention": cfg.aux_loss_convention} if cfg is not None and _ROUTER_TAKES_CONVENTION else {}
-    r = wb_moe.router_losses(out.router_logits, c, **kw)
+    r = wb_moe.router_losses(router_logits, c, **kw)
     aux_coef, z_coef = float(getattr(c, "router_aux_loss_coef", 0.0)), float(getattr(c, "router_z_loss_coef", 0.0))
     loss = lm + aux_coef * r["aux"] + z_coef * r["z"]
-    load, entropy = routing_stats(out.router_logits, c.num_experts_per_tok)
+    load, entropy = routing_stats(router_logits, c.num_experts_per_tok)
     return {"loss": loss, "lm_loss": lm, "aux_loss": r["aux"], "z_loss": r["z"],
             "expert_load": load, "router_entropy": entropy}
 
@@ -361,11 +382,12 @@ def evaluate(model, data, cfg: TrainConfig, device, amp=None) -> float:
     """Mean token cross-entropy on the held-out validation windows."""
     was_training = model.training
     model.eval()
+    lean = _lean(model, cfg, torch.device(device))
     total, n = 0.0, 0
     for x, y in data.val_batches(cfg.batch_size, cfg.eval_batches):
         x, y = x.to(device), y.to(device)
         with amp or _null():
-            logits = model(input_ids=x).logits
+            logits = lean(x)[0] if lean else model(input_ids=x).logits
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), reduction="sum").item()
         n += y.numel()
     model.train(was_training)
