@@ -152,10 +152,14 @@ def lean_forward(model) -> Callable | None:
     inner = model.model
 
     fuse = c.hidden_size <= FUSE_MAX_WIDTH
+    tables = {}       # (seq_len, device) -> (cos, sin): fixed for a run, so built once, not every step
 
     def forward(input_ids, output_router_logits=False):
         b, t = input_ids.shape
-        cos, sin = _rope_tables(inner.rotary_emb, t, input_ids.device)
+        key = (t, input_ids.device)
+        if key not in tables:
+            tables[key] = _rope_tables(inner.rotary_emb, t, input_ids.device)
+        cos, sin = tables[key]
         h = inner.embed_tokens(input_ids)
         routers = []
         for layer in inner.layers:
@@ -217,7 +221,8 @@ _TUNED = False
 
 def tune_allocator() -> bool:
     """glibc only: keep freed blocks for reuse (mmap threshold and trim threshold at 1 GiB), so each step's
-    activations reuse last step's pages instead of faulting in fresh zeroed ones. True if applied."""
+    activations reuse last step's pages instead of faulting in fresh zeroed ones. True if applied. The setting
+    lasts for the process (a notebook kernel keeps its peak memory instead of returning it to the OS)."""
     global _TUNED
     if _TUNED:
         return True
