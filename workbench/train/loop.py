@@ -308,15 +308,14 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
     """{"loss": optimised loss, "lm_loss", and for MoE "aux_loss", "z_loss", "expert_load", "router_entropy"}.
 
     lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z.
-    `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits).
+    `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits, targets).
     """
     if isinstance(step_fn, torch.nn.Module):
         out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
         logits, router_logits = out.logits, getattr(out, "router_logits", None)
         lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
     else:
-        logits, router_logits = step_fn(x, is_moe)
-        lm = fast_path.cross_entropy(logits, y)
+        lm, router_logits = step_fn(x, is_moe, targets=y)
     if not is_moe:
         return {"loss": lm, "lm_loss": lm}
     c = model.config
