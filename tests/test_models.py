@@ -50,6 +50,20 @@ def test_presets_build_with_their_kind_and_size():
         assert m.config.hidden_size == cfg.hidden_size and m.config.num_hidden_layers == cfg.num_hidden_layers
 
 
+@pytest.mark.parametrize("preset, residual", [("dense-tiny", ["o_proj.weight", "down_proj.weight"]),
+                                               ("moe-tiny", ["o_proj.weight", "experts.down_proj"])])
+def test_residual_projections_start_scaled_by_depth(preset, residual):
+    model = build_model(preset, vocab_size=512, seed=0)
+    c = model.config
+    std = {n: p.std().item() for n, p in model.named_parameters() if n.startswith("model.layers.0.")}
+    for name in residual:
+        scaled = std[f"model.layers.0.{'self_attn' if name.startswith('o_') else 'mlp'}.{name}"]
+        assert scaled == pytest.approx(c.initializer_range / (2 * c.num_hidden_layers) ** 0.5, rel=0.05), name
+    assert std["model.layers.0.self_attn.q_proj.weight"] == pytest.approx(c.initializer_range, rel=0.05)
+    plain = build_model(preset, vocab_size=512, seed=0, scaled_residual_init=False)
+    assert plain.model.layers[0].self_attn.o_proj.weight.std().item() == pytest.approx(c.initializer_range, rel=0.05)
+
+
 def test_use_attention_switches_without_touching_weights(tiny_dense, tiny_tok):
     x = torch.tensor([tiny_tok("Lily saw Max.")["input_ids"]])
     before = {k: v.clone() for k, v in tiny_dense.state_dict().items()}

@@ -33,6 +33,7 @@ class ModelConfig:
     vocab_size: int = 4096              # replaced by the tokenizer's size when one is given
     tie_word_embeddings: bool = True    # input and output embeddings share weights (saves vocab*width)
     rope_theta: float = 10_000.0
+    scaled_residual_init: bool = True   # o_proj/down_proj start at std 0.02 / sqrt(2 * layers) (GPT-2); False: 0.02
     # --- moe only ---
     num_local_experts: int = 8          # experts per MoE layer
     num_experts_per_tok: int = 2        # top-k routing
