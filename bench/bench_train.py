@@ -111,7 +111,8 @@ CPU_SETUPS = {   # name -> preset, its overrides, batch, seq_len, steps, eval_ev
     # nanoGPT's dimensions (4 layers, 4 heads, width 128) with its parameter count: the SwiGLU MLP's 3 matrices
     # of 128 x 344 hold as many weights as GPT-2's 2 of 128 x 512.
     "dense-tiny@nanoGPT": dict(preset="dense-tiny", overrides={"intermediate_size": 344}, batch=12, seq_len=64,
-                               steps=600, eval_every=50, contenders=["workbench", "plain", "nanoGPT", "workbench, fast_path=False"]),
+                               steps=600, eval_every=50, contenders=["workbench", "plain", "nanoGPT", "nanoGPT+fused AdamW",
+                                           "workbench, fast_path=False"]),
     "moe-tiny": dict(preset="moe-tiny", batch=12, seq_len=64, steps=100, eval_every=20,
                      contenders=["workbench", "plain", "trainer", "trainer+aux"]),
     "dense-small": dict(preset="dense-small", batch=8, seq_len=128, steps=60, eval_every=20,
@@ -165,7 +166,7 @@ def run_one(contender: str, name: str, steps: int, texts, pacer: Pacer) -> dict:
                       eval_every=setup["eval_every"], eval_batches=4, sample_every=0, log_every=pacer.chunk,
                       device="cpu", sample_max_new_tokens=1)
     fn = {"workbench": _workbench, "workbench+live-plot": _workbench_live, "workbench, fast_path=False": _wb_slow, "plain": _plain, "trainer": _trainer,
-          "trainer+aux": _trainer_aux, "nanoGPT": _nanogpt}
+          "trainer+aux": _trainer_aux, "nanoGPT": _nanogpt, "nanoGPT+fused AdamW": _nanogpt_fused}
     build = lambda: build_model(setup["preset"], tokenizer=tok, seed=0, **setup.get("overrides", {}))  # noqa: E731
     faults0 = _usage()[1]
     res = fn[contender](build, tok, data, texts, cfg, pacer)
@@ -295,16 +296,22 @@ def _plain(build, tok, data, texts, cfg, pacer):
     return _loop(model, fwd, opt, data, cfg, list(model.parameters()), pacer)
 
 
-def _nanogpt(build, tok, data, texts, cfg, pacer):
-    """nanoGPT's GPT-2 model (bench/nanogpt.py) at 4 layers, 4 heads, width 128, trained by the same loop."""
+def _nanogpt(build, tok, data, texts, cfg, pacer, fused=None):
+    """nanoGPT's GPT-2 model (bench/nanogpt.py) at 4 layers, 4 heads, width 128, trained by the same loop, with
+    nanoGPT's optimizer choice (on CPU, torch's default AdamW: nanoGPT fuses it only on CUDA)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from nanogpt import GPT
     torch.manual_seed(0)
     model = GPT(len(tok), cfg.seq_len).train()
-    opt = model.optimizer(cfg.lr, 0.1, (0.9, 0.95))
+    opt = model.optimizer(cfg.lr, 0.1, (0.9, 0.95), fused=fused)
     res = _loop(model, model, opt, data, cfg, list(model.parameters()), pacer)
     res["params"] = sum(p.numel() for p in model.parameters())
     return res
+
+
+def _nanogpt_fused(build, tok, data, texts, cfg, pacer):
+    """nanoGPT's model with fused AdamW, as the workbench uses on CPU: the two differ only in their model code."""
+    return _nanogpt(build, tok, data, texts, cfg, pacer, fused=True)
 
 
 def _trainer_aux(build, tok, data, texts, cfg, pacer):
@@ -481,9 +488,13 @@ def write_cpu_md(rows, rss, summary, path: Path) -> None:
              "hits all of them alike. A run's speed is its median seconds per step over its turns (a stall of the "
              "machine lands in one turn and is not charged whole to whoever had it); figures are medians over "
              "rounds, and a ratio is workbench / contender within a round (median, with the range over rounds). "
-             "Time to target = steps to the target val loss x median step time. Every contender trains on the same batches with fused "
-             "AdamW, the same warm-up + cosine schedule and clipping; the transformers contenders start from the "
-             "same weights. tokens/s counts training steps only (evaluations and waiting for a turn excluded).", "",
+             "Time to target = steps to the target val loss x median step time. Every contender trains on the same batches with "
+             "the same warm-up + cosine schedule (peak lr 3e-3: the best for both the workbench and nanoGPT in "
+             "bench/results/train_lr.md) and clipping, with fused AdamW, except `nanoGPT`, which keeps nanoGPT's own "
+             "choice (fused only on CUDA, so torch's default AdamW on CPU); `nanoGPT+fused AdamW` is nanoGPT's model "
+             "with fused AdamW, so it differs from the workbench only in model code. The transformers contenders "
+             "start from the same weights. tokens/s counts training steps only (evaluations and waiting for a turn "
+             "excluded).", "",
              "| setup | contender | params | tokens/s | ms/step | workbench / it (range) | steps to target val loss "
              "| time to target | page faults / step | peak RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary.items():

@@ -58,9 +58,11 @@ class GPT(nn.Module):
             x = block(x)
         return self.lm_head(self.ln_f(x))
 
-    def optimizer(self, lr: float, weight_decay: float, betas) -> torch.optim.AdamW:
-        """nanoGPT's configure_optimizers: decay on tensors of dim >= 2, fused AdamW."""
+    def optimizer(self, lr: float, weight_decay: float, betas, fused: bool | None = None) -> torch.optim.AdamW:
+        """nanoGPT's configure_optimizers: decay on tensors of dim >= 2; fused AdamW only on CUDA, as nanoGPT
+        decides (on CPU torch's default AdamW), unless `fused` says otherwise."""
+        fused = next(self.parameters()).is_cuda if fused is None else fused
         params = [p for p in self.parameters() if p.requires_grad]
         groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, **({"fused": True} if fused else {}))
