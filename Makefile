@@ -53,6 +53,7 @@ models: $(STAMP)
 ## Benchmarks (not tests): write bench/results/*.md and *.json.
 bench: $(STAMP)
 	$(OFFLINE) $(PY) bench/bench_train.py
+	$(OFFLINE) $(PY) bench/bench_lr.py
 	$(OFFLINE) $(PY) bench/bench_attention_widget.py
 	$(OFFLINE) $(PY) bench/bench_routing.py
 	$(OFFLINE) $(PY) bench/bench_scoring.py
