@@ -109,7 +109,7 @@ CPU_SETUPS = {   # name -> preset, its overrides, batch, seq_len, steps, eval_ev
     "dense-tiny": dict(preset="dense-tiny", batch=12, seq_len=64, steps=200, eval_every=25,
                        contenders=["workbench", "plain", "trainer"]),
     # the live panel on its own: with four or more processes taking turns, one coming back from its wait
-    # sometimes stalls for up to two seconds (with or without the panel), charged to whichever it hits
+    # sometimes stalls for about a second (with or without the panel), charged to whichever it hits
     "live-plot": dict(preset="dense-tiny", batch=12, seq_len=64, steps=200, eval_every=25,
                       contenders=["workbench", "workbench+live-plot"]),
     # nanoGPT's dimensions (4 layers, 4 heads, width 128) with its parameter count: the SwiGLU MLP's 3 matrices
@@ -532,7 +532,7 @@ def write_cpu_md(rows, rss, summary, path: Path) -> None:
                   "(ms/step with the live panel) / (ms/step without) - 1 within each round, from median and from "
                   "mean step times (redraws happen at most once a second, so the mean is the one that sees them), "
                   "in a setup of its own with two processes: with four or more taking turns, a process coming "
-                  "back from its wait sometimes stalls for up to two seconds (without the panel too; not seen with "
+                  "back from its wait sometimes stalls for about a second (without the panel too; not seen with "
                   "two processes), which the mean would charge to whichever contender it hits."]
     path.write_text("\n".join(lines) + "\n")
 
