@@ -15,6 +15,19 @@ def tiny_tok():
     return tiny_tokenizer()
 
 
+@pytest.fixture(scope="module")
+def tok(tiny_tok):
+    """The tiny tokenizer, under the name the training tests use."""
+    return tiny_tok
+
+
+@pytest.fixture(scope="module")
+def texts():
+    """40 random-word stories for training-loop tests (a file may define its own `texts`)."""
+    from workbench.testing import word_stories
+    return word_stories()
+
+
 @pytest.fixture(scope="session")
 def tiny_dense(tiny_tok):
     from workbench.testing import tiny_model

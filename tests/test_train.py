@@ -7,36 +7,18 @@ import sys
 import pytest
 import torch
 
-from workbench.testing import tiny_model, tiny_tokenizer
+from workbench.testing import TINY_DENSE, WORDS, tiny_model, tiny_tokenizer, word_stories
 from workbench.train import CheckpointError, StopAfter, TrainConfig, generate, list_checkpoints, train, \
     validate_checkpoint
 from workbench.train.data import TokenData, encode, prepare
 from workbench.train.loop import compute_loss
 from workbench.train.schedule import lr_at
 
-WORDS = ["Lily", "Tom", "Max", "the", "red", "ball", "park", "sun", "dog", "boat", "happy", "sad", "ran", "saw"]
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-            max_position_embeddings=64)
+TINY = TINY_DENSE
 FAST = dict(batch_size=4, seq_len=32, warmup=2, lr=1e-2, eval_every=0, log_every=1)
 
 
-def stories(n=40, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        words = [WORDS[int(i)] for i in torch.randint(len(WORDS), (30,), generator=g)]
-        out.append(f"Once upon a time {' '.join(words[:10])}. Then {' '.join(words[10:])}. The end.")
-    return out
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return tiny_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def texts():
-    return stories()
+stories = word_stories    # fixtures `tok` and `texts`: tests/conftest.py
 
 
 def weights(model):
@@ -177,9 +159,9 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tok, texts, tmp
         calls["n"] += 1
         return output * float("nan") if calls["n"] == 5 else output   # 5th forward = step 5 (no evals)
     model.model.norm.register_forward_hook(poison)
-    with pytest.warns(RuntimeWarning, match="step 4"):
+    with pytest.warns(RuntimeWarning, match="step 5"):
         r = train(model, texts, tokenizer=tok, out_dir=tmp_path, steps=10, checkpoint_every=2, **FAST)
-    assert r.stopped_early and "non-finite loss at step 4" in r.stop_reason   # 0-based step 4 = 5th step
+    assert r.stopped_early and "non-finite loss at step 5" in r.stop_reason   # the 5th step diverged
     assert [p.name for p in r.checkpoints] == ["step-000002", "step-000004"]
     assert all(torch.isfinite(p).all() for p in r.model.parameters())
     assert len(r.history) == 4

@@ -23,7 +23,7 @@ def fast_mode() -> bool:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: Literal["dense", "moe"] = "dense"
+    kind: Literal["dense", "moe", "encdec"] = "dense"   # encdec: T5 (num_hidden_layers encoder + as many decoder)
     hidden_size: int = 128              # residual width; head dim = hidden_size // num_attention_heads
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
@@ -59,8 +59,8 @@ class ModelConfig:
 
 def validate_config(c: ModelConfig) -> None:
     """Raise ValueError naming the first inconsistent setting."""
-    if c.kind not in ("dense", "moe"):
-        raise ValueError(f"kind must be 'dense' or 'moe', got {c.kind!r}")
+    if c.kind not in ("dense", "moe", "encdec"):
+        raise ValueError(f"kind must be 'dense', 'moe' or 'encdec', got {c.kind!r}")
     for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                  "max_position_embeddings", "vocab_size"):
         if int(getattr(c, name)) <= 0:
@@ -102,6 +102,26 @@ PRESETS: dict[str, ModelConfig] = {
     "moe-small": _moe(256, 6, 8, 512, experts=8, k=2),            # 21.5M total, 7.4M active
     "moe-base": _moe(384, 6, 6, 512, experts=8, k=2, max_position_embeddings=512),  # 33M, 12M active
 }
+
+
+def _encdec(h, layers, heads, inter, **kw):
+    return ModelConfig(kind="encdec", hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                       intermediate_size=inter, **kw)
+
+
+# The model family (workbench.family): one tokenizer and corpus mixture; MoE twins match the dense models'
+# active parameters (top-2 of 4 experts, each half the dense MLP width); encoder-decoders have as many
+# encoder as decoder layers. Counts with a 4096-token vocabulary.
+PRESETS.update({
+    "dense-1m": _dense(128, 4, 4, 256),                          # 1.18M
+    "dense-4m": _dense(256, 4, 4, 768),                          # 4.46M
+    "dense-12m": _dense(384, 6, 6, 1024, max_position_embeddings=512),                 # 12.2M
+    "moe-1m": _moe(128, 4, 4, 128, experts=4, k=2),              # 1.8M total, 1.18M active
+    "moe-4m": _moe(256, 4, 4, 384, experts=4, k=2),              # 6.8M total, 4.46M active
+    "moe-12m": _moe(384, 6, 6, 512, experts=4, k=2, max_position_embeddings=512),      # 19.3M, 12.2M active
+    "encdec-4m": _encdec(256, 2, 4, 640),                        # T5: 2 + 2 layers, 4.6M
+    "encdec-12m": _encdec(384, 3, 6, 768, max_position_embeddings=512),                # T5: 3 + 3 layers, 12.2M
+})
 
 
 def get_preset(name: str, **overrides) -> ModelConfig:

@@ -16,13 +16,16 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, MixtralConfig, PreTrainedModel,
-                          Qwen2MoeConfig)
+from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, LlamaConfig, MixtralConfig,
+                          PreTrainedModel, Qwen2MoeConfig, T5Config)
 
 from .config import DEFAULT_MODELS, ModelConfig, get_preset
+from .loading import from_pretrained
 
 MOE_ONLY = {"num_local_experts", "num_experts_per_tok", "router_aux_loss_coef", "router_z_loss_coef",
             "router_jitter_noise", "shared_expert_intermediate_size"}
+ENCODER_ONLY = {"bert", "roberta", "distilbert", "albert", "electra", "deberta", "deberta-v2", "xlm-roberta",
+                "modernbert", "camembert", "mpnet"}
 EXPERTS_IMPLEMENTATION = "eager"   # fastest on CPU for tiny experts; never "batched_mm" (far slower on CPU)
 
 
@@ -30,6 +33,8 @@ def hf_config(cfg: ModelConfig, vocab_size: int | None = None, tokenizer=None):
     """ModelConfig -> the matching transformers config (Llama dense, Mixtral MoE, Qwen2-MoE with a shared expert)."""
     if tokenizer is not None:
         vocab_size = len(tokenizer)
+    if cfg.kind == "encdec":
+        return t5_config(cfg, vocab_size, tokenizer)
     kw = {k: v for k, v in cfg.to_dict().items()
           if k not in MOE_ONLY and k not in ("kind", "rope_theta", "scaled_residual_init")}
     kw["vocab_size"] = int(vocab_size or cfg.vocab_size)
@@ -67,6 +72,8 @@ def build_model(preset: str | ModelConfig = "dense-tiny", vocab_size: int | None
     kw = {"attn_implementation": attn_implementation}
     if cfg.kind == "moe":
         kw["experts_implementation"] = EXPERTS_IMPLEMENTATION
+    if cfg.kind == "encdec":      # T5 initialises by its own rule (std scaled by width and head size)
+        return AutoModelForSeq2SeqLM.from_config(hf_config(cfg, vocab_size, tokenizer), attn_implementation="eager")
     model = AutoModelForCausalLM.from_config(hf_config(cfg, vocab_size, tokenizer), **kw)
     if cfg.scaled_residual_init:
         scale_residual_init(model)
@@ -89,8 +96,13 @@ def scale_residual_init(model: PreTrainedModel) -> None:
 
 
 def model_config(model: PreTrainedModel) -> ModelConfig:
-    """Recover the workbench ModelConfig of a Llama/Mixtral/Qwen2-MoE model (for checks and summaries)."""
+    """Recover the workbench ModelConfig of a Llama/Mixtral/Qwen2-MoE or workbench T5 model (checks, summaries)."""
     c = model.config
+    if getattr(c, "model_type", "") == "t5":
+        return ModelConfig(kind="encdec", hidden_size=c.d_model, num_hidden_layers=c.num_layers,
+                           num_attention_heads=c.num_heads, intermediate_size=c.d_ff,
+                           max_position_embeddings=int(getattr(c, "n_positions", 512) or 512),
+                           vocab_size=c.vocab_size, tie_word_embeddings=bool(c.tie_word_embeddings))
     moe = getattr(c, "num_local_experts", None) or getattr(c, "num_experts", None)
     return ModelConfig(
         kind="moe" if moe else "dense", hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
@@ -103,6 +115,32 @@ def model_config(model: PreTrainedModel) -> ModelConfig:
         router_z_loss_coef=getattr(c, "router_z_loss_coef", 0.0) if moe else 0.001,
         router_jitter_noise=getattr(c, "router_jitter_noise", 0.0) if moe else 0.0,
         shared_expert_intermediate_size=getattr(c, "shared_expert_intermediate_size", 0) if moe else 0)
+
+
+def t5_config(cfg: ModelConfig, vocab_size: int | None = None, tokenizer=None) -> T5Config:
+    """ModelConfig (kind "encdec") -> T5Config: T5 v1.1's gated-GELU MLP, relative position buckets, no dropout,
+    `num_hidden_layers` encoder and as many decoder layers, tied embeddings; the decoder starts from PAD."""
+    pad, bos, eos = ((tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) if tokenizer is not None
+                     else (0, 1, 2))
+    return T5Config(vocab_size=int(vocab_size or cfg.vocab_size), d_model=cfg.hidden_size,
+                    d_kv=cfg.hidden_size // cfg.num_attention_heads, d_ff=cfg.intermediate_size,
+                    num_layers=cfg.num_hidden_layers, num_decoder_layers=cfg.num_hidden_layers,
+                    num_heads=cfg.num_attention_heads, relative_attention_num_buckets=32,
+                    relative_attention_max_distance=cfg.max_position_embeddings // 2, dropout_rate=0.0,
+                    feed_forward_proj="gated-gelu", tie_word_embeddings=cfg.tie_word_embeddings,
+                    pad_token_id=pad, eos_token_id=eos, bos_token_id=bos, decoder_start_token_id=pad,
+                    n_positions=cfg.max_position_embeddings)
+
+
+def is_encoder_decoder(model_or_config) -> bool:
+    """True for encoder-decoder models (T5, BART, NLLB, ...) and their configs."""
+    c = getattr(model_or_config, "config", model_or_config)
+    return bool(getattr(c, "is_encoder_decoder", False))
+
+
+def auto_class(config):
+    """AutoModelForSeq2SeqLM for an encoder-decoder config, else AutoModelForCausalLM."""
+    return AutoModelForSeq2SeqLM if is_encoder_decoder(config) else AutoModelForCausalLM
 
 
 def count_params(model: PreTrainedModel) -> tuple[int, int]:
@@ -178,13 +216,25 @@ def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str 
                trust_remote_code: bool = False, device: str | None = None, dtype=None, local_only: bool = False):
     """(model, tokenizer) for a workbench default, a local directory or a Hub causal LM, in eval mode.
 
-    Remote code is never run unless `trust_remote_code=True`. `local_only` forbids any download.
+    Code shipped with a model is never run unless `trust_remote_code=True`: a directory declaring some
+    (`auto_map`) raises RemoteCodeRefused (see workbench.loading). `local_only` forbids any download.
     """
+    from transformers import AutoConfig
     where = resolve(name_or_dir)
     kw = dict(trust_remote_code=trust_remote_code, local_files_only=local_only or Path(where).exists())
-    tok = AutoTokenizer.from_pretrained(where, **kw)
-    model = AutoModelForCausalLM.from_pretrained(where, attn_implementation=attn_implementation,
-                                                 dtype=dtype or torch.float32, **kw)
+    config = from_pretrained(AutoConfig, where, **kw)
+    if getattr(config, "model_type", "") in ENCODER_ONLY:
+        raise ValueError(f"{where} is an encoder-only model ({config.model_type}): it predicts masked tokens, not "
+                         "the next one, so generation, causal attention maps and label scoring do not apply; use a "
+                         "causal LM or an encoder-decoder (T5, BART)")
+    tok = from_pretrained(AutoTokenizer, where, **kw)
+    try:
+        model = from_pretrained(auto_class(config), where, attn_implementation=attn_implementation,
+                                dtype=dtype or torch.float32, **kw)
+    except ValueError as err:          # an architecture without this attention implementation: its default
+        if "attn_implementation" not in str(err) and "does not support" not in str(err):
+            raise
+        model = from_pretrained(auto_class(config), where, dtype=dtype or torch.float32, **kw)
     if getattr(model.config, "num_local_experts", None) and getattr(model.config, "_experts_implementation", None) \
             not in (None, "eager", "grouped_mm"):
         model.set_experts_implementation(EXPERTS_IMPLEMENTATION)

@@ -40,3 +40,19 @@ def tiny_model(kind: str = "dense", seed: int = 0, tokenizer=None, attn_implemen
                max_position_embeddings=128)
     cfg.update(overrides)
     return build_model(preset, tokenizer=tok, seed=seed, attn_implementation=attn_implementation, **cfg).eval()
+
+
+WORDS = ["Lily", "Tom", "Max", "the", "red", "ball", "park", "sun", "dog", "boat", "happy", "sad", "ran", "saw"]
+TINY_DENSE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                  max_position_embeddings=64)    # model overrides for a training test that runs in a second
+
+
+def word_stories(n: int = 40, seed: int = 0) -> list[str]:
+    """`n` random-word "stories" of 30 words each (deterministic in `seed`), for training-loop tests."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        words = [WORDS[int(i)] for i in torch.randint(len(WORDS), (30,), generator=g)]
+        out.append(f"Once upon a time {' '.join(words[:10])}. Then {' '.join(words[10:])}. The end.")
+    return out

@@ -1,6 +1,7 @@
 """Byte-level BPE tokenizers trained with Hugging Face `tokenizers`, wrapped as `PreTrainedTokenizerFast`.
 
-Here: `train_tokenizer()`, `load_tokenizer()`, `save_tokenizer()` and the `workbench tokenizer` command.
+Here: `train_tokenizer()`, `load_tokenizer()`, `plain_tokenizer()`, `save_tokenizer()` and the
+`workbench tokenizer` command.
 A saved tokenizer loads with plain `AutoTokenizer.from_pretrained(dir)`; no workbench import needed.
 Byte-level means every string round-trips (no unknown token): characters the merges never saw split
 into byte tokens, which the explorers show as they are.
@@ -12,6 +13,8 @@ from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from .loading import from_pretrained
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 SPECIAL_TOKENS = [PAD, BOS, EOS]          # ids 0, 1, 2
@@ -52,13 +55,35 @@ def save_tokenizer(tok: PreTrainedTokenizerFast, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
-    """Load a tokenizer saved with `save_pretrained` (a workbench tokenizer or any local HF one)."""
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerFast:
+    """Load a tokenizer saved with `save_pretrained` (a workbench tokenizer or any local HF one).
+
+    Code shipped with it is never run unless `trust_remote_code=True` (else RemoteCodeRefused, a ValueError).
+    """
     path = Path(path)
     if not (path / "tokenizer.json").exists() and not (path / "tokenizer_config.json").exists():
         raise FileNotFoundError(f"no tokenizer in {path}: expected tokenizer.json (train one with "
                                 f"`workbench tokenizer --corpus DIR --vocab-size V --out {path}`)")
-    return AutoTokenizer.from_pretrained(path)
+    return from_pretrained(AutoTokenizer, path, trust_remote_code=trust_remote_code, local_files_only=True)
+
+
+def plain_tokenizer(tok):
+    """`tok` with no tie to code shipped with it, so that `save_pretrained` writes no `auto_map` and copies no
+    module: a tokenizer of a class defined outside transformers becomes a plain PreTrainedTokenizerFast over
+    the same `tokenizers` backend and special tokens. Raises ValueError for such a class without a fast backend."""
+    custom = not type(tok).__module__.startswith(("transformers.", "tokenizers."))
+    if custom:
+        if not isinstance(tok, PreTrainedTokenizerFast):
+            raise ValueError(f"tokenizer class {type(tok).__name__} is custom code without a tokenizer.json "
+                             "backend; the workbench trains only with tokenizers it can save as plain files")
+        specials = {k: v for k, v in tok.special_tokens_map.items() if isinstance(v, str)}
+        new = PreTrainedTokenizerFast(tokenizer_object=tok.backend_tokenizer, clean_up_tokenization_spaces=False,
+                                      **specials)
+        new.model_max_length = tok.model_max_length
+        tok = new
+    tok.init_kwargs.pop("auto_map", None)
+    tok._auto_class = None
+    return tok
 
 
 def register(sub) -> None:

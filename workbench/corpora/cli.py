@@ -7,15 +7,18 @@ import time
 
 def register(sub) -> None:
     p = sub.add_parser("corpus", help="generate a corpus (stories, parallel or mixed) and print its statistics")
-    p.add_argument("--kind", default="stories", help="stories | parallel | mixed")
+    p.add_argument("--kind", default="stories", help="stories | parallel | mixed | qa")
     p.add_argument("--n", type=int, default=1000, help="number of stories (stories, parallel) or documents (mixed)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="train", choices=("train", "eval"),
+                   help="train (default) or eval: the held-out stories, which no train corpus contains")
     p.add_argument("--out", required=True, help="output directory (corpus.jsonl, corpus.txt, meta.json)")
     p.add_argument("--overwrite", action="store_true", help="replace a directory holding a different corpus")
     p.set_defaults(func=_corpus)
 
     v = sub.add_parser("validate", help="judge stories against the story grammar (well-formed, hero consistency)")
-    v.add_argument("file", help="a .txt file of stories (blank-line separated), or a corpus directory / .jsonl "
+    v.add_argument("file", help="a .txt file of stories (blank-line separated, or `workbench generate` output: "
+                                "one story per '--- sample N' block), or a corpus directory / .jsonl "
                                 "(story records only, each in its own language)")
     v.add_argument("--json", action="store_true", help="print the numbers as JSON")
     v.add_argument("--drop-unfinished", action="store_true",
@@ -28,8 +31,9 @@ def register(sub) -> None:
 def _corpus(args) -> int:
     from . import generate_corpus, write_corpus
     t0 = time.perf_counter()
-    corpus = generate_corpus(args.kind, args.n, args.seed)
-    corpus.meta["command"] = f"workbench corpus --kind {args.kind} --n {args.n} --seed {args.seed}"
+    corpus = generate_corpus(args.kind, args.n, args.seed, split=args.split)
+    split = "" if args.split == "train" else f" --split {args.split}"
+    corpus.meta["command"] = f"workbench corpus --kind {args.kind} --n {args.n} --seed {args.seed}{split}"
     seconds = time.perf_counter() - t0
     out = write_corpus(corpus, args.out, overwrite=args.overwrite)
     print(json.dumps(corpus.stats(), indent=2))

@@ -1,13 +1,19 @@
-"""The `Corpus` record list and `generate_corpus()` for the three kinds.
+"""The `Corpus` record list and `generate_corpus()` for the four kinds.
 
   stories   n English stories with labels
   parallel  n stories, each rendered in English and every constructed language: 4 records per story
             sharing a `pair_id` (translation pairs, language-routing studies)
-  mixed     n documents interleaved: stories in English and the constructed languages (10% of them
-            switch language from sentence to sentence), arithmetic facts and code-like lines (MoE routing)
-Every record: id, text, lang (en | vel | kor | tuu | mix | num | code), domain (story | arith | code), and
+  mixed     n documents interleaved (the mixture the model family is trained on): stories (55% of them
+            English, 15% in each constructed language), stories switching language from sentence to sentence
+            (5% of documents), arithmetic facts (10%) and code-like lines (10%); half the single-language
+            documents end with a label line ("This text is a story in Velo.", "This text is code.")
+  qa        n English stories, each followed by 3-5 questions about its own facts with their answers, and
+            instruction/response lines (for instruction tuning; never part of a base model's mixture)
+Every record: id, text, lang (en | vel | kor | tuu | mix | num | code), domain (story | arith | code | qa), and
 spans [[start_char, end_char, lang], ...] (one per sentence for stories, one per document otherwise).
 Story records add feeling, topic, ending, hero.
+Splits: `split="train"` (default) or `"eval"`; every story and document belongs to one split by the hash of its
+text (`stories.text_split`), so evaluation material never occurs in any training corpus.
 """
 from __future__ import annotations
 
@@ -18,9 +24,14 @@ from dataclasses import dataclass, field
 
 from . import domains
 from .languages import LANGUAGES
-from .stories import LABELS, PATTERNS, Story, make_story
+from . import vocab as V
+from .stories import BY_GROUP, LABELS, PATTERNS, SPLITS, Story, draw_story, text_split
 
-KINDS = ("stories", "parallel", "mixed")
+KINDS = ("stories", "parallel", "mixed", "qa")
+CORPUS_VERSION = 2        # 2: verdict/summary sentences, label lines, held-out split, the qa kind
+MIXTURE = {"arith": 0.10, "code": 0.10, "mix": 0.05, "story": 0.75}          # shares of `mixed` documents
+STORY_LANG_WEIGHTS = {"en": 0.55, "vel": 0.15, "kor": 0.15, "tuu": 0.15}     # languages of its stories
+LABEL_LINE_SHARE = 0.5    # share of single-language `mixed` documents that end with a label line
 STORY_LANGS = ("en",) + tuple(LANGUAGES)
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 
@@ -119,31 +130,69 @@ def translation_pairs(corpus: Corpus, src: str = "en", tgt: str = "vel") -> list
     return pairs
 
 
-def generate_corpus(kind: str = "stories", n: int = 1000, seed: int = 0) -> Corpus:
-    """A corpus of `kind` with `n` stories (stories, parallel: 4 records per story) or documents (mixed).
-    Deterministic: the same (kind, n, seed) gives the same records, byte for byte once written."""
+def _with_label_line(record: dict) -> dict:
+    """`record` with its English label line appended ("This text is a story in Velo.", "This text is code.")."""
+    from .grammar import fill
+    domain = record["domain"]
+    pattern = BY_GROUP[f"label.{domain}"][0]
+    line = fill(pattern, {"language": V.LANGUAGE_NAMES.get(record["lang"], "")})
+    start = len(record["text"]) + 1
+    return {**record, "text": record["text"] + " " + line,
+            "spans": record["spans"] + [[start, start + len(line), "en"]], "label_line": True}
+
+
+def _doc(rng: random.Random, split: str, make) -> str:
+    """A non-story document of `split`: `make(rng)` drawn again until its text belongs to the split."""
+    while True:
+        text = make(rng)
+        if text_split(text) == split:
+            return text
+
+
+def _mixed_record(rng: random.Random, rid: str, split: str) -> dict:
+    u, edge = rng.random(), 0.0
+    for kind, share in MIXTURE.items():
+        edge += share
+        if u < edge:
+            break
+    if kind in ("arith", "code"):
+        record = _domain_record(_doc(rng, split, domains.arith_doc if kind == "arith" else domains.code_doc),
+                                rid, kind)
+    elif kind == "mix":
+        return _switching_record(draw_story(rng, split), rid, rng)
+    else:
+        lang = rng.choices(list(STORY_LANG_WEIGHTS), weights=list(STORY_LANG_WEIGHTS.values()))[0]
+        record = story_record(draw_story(rng, split), rid, lang)
+    return _with_label_line(record) if rng.random() < LABEL_LINE_SHARE else record
+
+
+def generate_corpus(kind: str = "stories", n: int = 1000, seed: int = 0, split: str = "train") -> Corpus:
+    """A corpus of `kind` with `n` stories (stories, parallel: 4 records per story, qa) or documents (mixed).
+
+    `split` is "train" or "eval": the two never share a story or document (see the module docstring).
+    Deterministic: the same (kind, n, seed, split) gives the same records, byte for byte once written.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown corpus kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer (number of stories/documents), got {n!r}")
-    rng = random.Random(f"{kind}-{seed}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    rng = random.Random(f"{kind}-{seed}" if split == "train" else f"{kind}-{seed}-{split}")
+    prefix = "" if split == "train" else "e"
     records: list[dict] = []
     if kind == "stories":
         for i in range(n):
-            records.append(story_record(make_story(rng), f"s{i:06d}"))
+            records.append(story_record(draw_story(rng, split), f"{prefix}s{i:06d}"))
     elif kind == "parallel":
         for i in range(n):
-            story, pid = make_story(rng), f"p{i:06d}"
+            story, pid = draw_story(rng, split), f"{prefix}p{i:06d}"
             records += [story_record(story, f"{pid}-{lang}", lang, pair_id=pid) for lang in STORY_LANGS]
+    elif kind == "qa":
+        from .qa import qa_record
+        for i in range(n):
+            records.append(qa_record(draw_story(rng, split), f"{prefix}q{i:06d}", rng))
     else:
         for i in range(n):
-            rid, u = f"m{i:06d}", rng.random()
-            if u < 0.15:
-                records.append(_domain_record(domains.arith_doc(rng), rid, "arith"))
-            elif u < 0.30:
-                records.append(_domain_record(domains.code_doc(rng), rid, "code"))
-            elif u < 0.37:
-                records.append(_switching_record(make_story(rng), rid, rng))
-            else:
-                records.append(story_record(make_story(rng), rid, rng.choice(STORY_LANGS)))
-    return Corpus(records, kind=kind, seed=seed)
+            records.append(_mixed_record(rng, f"{prefix}m{i:06d}", split))
+    return Corpus(records, kind=kind, seed=seed, meta={"split": split, "version": CORPUS_VERSION})

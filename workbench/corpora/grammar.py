@@ -43,6 +43,9 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "do": tuple(a for a, _ in V.OBJ_ACTIONS), "did": tuple(p for _, p in V.OBJ_ACTIONS),
     "move": tuple(a for a, _ in V.MOVES), "moved": tuple(p for _, p in V.MOVES),
     "animal_act": V.ANIMAL_ACTS, "feel": _FEEL_WORDS,
+    "about": tuple(w for words in V.TOPIC_PHRASES.values() for w in words),
+    "endw": tuple(w for words in V.ENDING_WORDS.values() for w in words),
+    "language": tuple(V.LANGUAGE_NAMES.values()),
 }
 PRONOUNS = {  # slot -> (masculine, feminine); the validator checks these against the character's name
     "he": ("he", "she"), "him": ("him", "her"), "his": ("his", "her"), "self": ("himself", "herself"),

@@ -4,7 +4,8 @@ A corpus directory holds corpus.jsonl (one record per line), corpus.txt (the tex
 lines) and meta.json (kind, n, seed, statistics, a sha256 of corpus.jsonl). Writing is atomic: files go to
 a temporary directory next to the target, which is then renamed into place.
 Plain .txt input: documents are blocks separated by blank lines; a file without any blank line has one
-document per line.
+document per line. Output of `workbench generate` (samples under `--- sample N` lines): one document per
+sample, the header lines being separators, not documents.
 `hf:NAME[:SPLIT]` loads a dataset with `datasets.load_dataset` (default split "train"): NAME may be a Hub
 name (needs network, e.g. hf:roneneldan/TinyStories), a local dataset directory, or a local .json/.jsonl/
 .parquet/.csv file. The text column is "text" if present, else the only string column.
@@ -24,6 +25,12 @@ from .corpus import Corpus
 
 FILES = ("corpus.jsonl", "corpus.txt", "meta.json")
 _BLANK = re.compile(r"\n[ \t]*\n")
+_SAMPLE_HEADER = re.compile(r"^--- sample \d+[ \t]*$", re.M)   # written by `workbench generate`
+
+
+def sample_header(i: int) -> str:
+    """The line `workbench generate` writes above its i-th sample; `split_txt` reads it as a separator."""
+    return f"--- sample {i}"
 
 
 def _jsonl(corpus: Corpus) -> str:
@@ -128,9 +135,13 @@ def _read_jsonl(path: Path, field: str = "text") -> list[dict]:
 
 
 def split_txt(text: str) -> list[str]:
-    """Documents of a plain-text file: blank-line separated blocks, or one per line when there is no blank line."""
+    """Documents of a plain-text file: blank-line separated blocks, or one per line when there is no blank line;
+    in `workbench generate` output, the text between `--- sample N` lines (one document per sample)."""
     text = text.replace("\r\n", "\n").strip("\n")
-    blocks = _BLANK.split(text) if _BLANK.search(text) else text.split("\n")
+    if _SAMPLE_HEADER.search(text):
+        blocks = _SAMPLE_HEADER.split(text)
+    else:
+        blocks = _BLANK.split(text) if _BLANK.search(text) else text.split("\n")
     return [b.strip() for b in blocks if b.strip()]
 
 
@@ -196,7 +207,8 @@ def _read_hf(spec: str) -> list[str]:
             ds = datasets.load_dataset(builders[local.suffix], data_files=str(local), split=split or "train")
         else:
             ds = datasets.load_dataset(name, split=split or "train")
-    except (OSError, ValueError) as err:     # OSError: not found, or no network (ConnectionError)
+    except (OSError, ValueError, RuntimeError) as err:
+        # OSError: not found or no network. RuntimeError: a dataset loading script (datasets >= 4 never runs one)
         raise ValueError(f"cannot load dataset {name!r} (split {split or 'train'!r}): {err}. Offline, give a local "
                          f"file or directory: hf:path/to/data.parquet") from err
     cols = [c for c, f in ds.features.items() if getattr(f, "dtype", None) in ("string", "large_string")]

@@ -43,9 +43,10 @@ waited:wait walked:walk wanted:want was:be went:go were:be worked:work would:wil
 ruined:ruin""".split())
 _LITERAL_BASE = set("""be buy can come do eat explore find get give go help know learn let look make must play reach
 say see shake share show stir talk walk want will worry is put hurt""".split())
-_SLOT_POS = {**{s: "name" for s in ("hero", "friend")},
+_SLOT_POS = {**{s: "name" for s in ("hero", "friend", "language")},
              **{s: "pron" for s in ("he", "him", "his", "self", "fhe", "fhim", "fhis")},
-             **{s: "adj" for s in ("tadj", "oadj", "hadj", "fadj", "padj", "color", "size", "weather", "feel")},
+             **{s: "adj" for s in ("tadj", "oadj", "hadj", "fadj", "padj", "color", "size", "weather", "feel",
+                                   "endw")},
              **{s: "verb" for s in ("act", "act2", "act_past", "do", "did", "move", "moved", "animal_act")}}
 _PAST_SLOTS = {"act_past": V.ACTIVITIES, "did": V.OBJ_ACTIONS, "moved": V.MOVES}
 _PLURAL_SLOTS = {"animals": V.ANIMALS, "things": V.THINGS, "foods": V.FOODS}

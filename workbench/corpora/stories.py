@@ -12,6 +12,7 @@ Not here: checking text against the grammar (`validate`), other languages (`lang
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -285,6 +286,14 @@ _GROUPS: dict[str, list[str]] = {
         "{hero} hoped that tomorrow would be a better day.",
         "{hero} went home and told {his} {parent} what had happened.",
     ],
+    # ---- v2: what the story was, said after it (each in half the stories); new groups go last so that ------
+    # ---- the ids of older patterns stay the same -----------------------------------------------------------
+    "verdict": ["It was a {endw} ending."],              # endw: a word of the story's ending class
+    "summary": ["This was a story about {about}."],      # about: a phrase of the story's topic class
+    # label lines that the mixed corpus puts after half of its documents (never part of a story's plan)
+    "label.story": ["This text is a story in {language}."],
+    "label.arith": ["This text is arithmetic."],
+    "label.code": ["This text is code."],
 }
 
 
@@ -363,6 +372,10 @@ def _outline(rng: random.Random, topic: str, ending: str, feeling: str) -> list[
         tries.insert(rng.randint(0, len(tries)), pick("middle")[0])
     out += tries + pick(f"{topic}.{ending}") + pick(f"cause.{feeling}")
     out += pick("feeling") + pick(f"closing.{ending}")
+    if rng.random() < 0.5:
+        out += pick("verdict")
+    if rng.random() < 0.5:
+        out += pick("summary")
     return out
 
 
@@ -385,24 +398,54 @@ def make_story(rng: random.Random, topic: str | None = None, ending: str | None 
         values = dict(cast)
         for s in p.slots:
             if s not in cast:
-                values[s] = _draw(rng, s, values, feeling)
+                values[s] = _draw(rng, s, values, feeling, topic, ending)
         sentences.append(fill(p, values))
         plan.append((p.id, tuple((s, values[s]) for s in dict.fromkeys(p.slots))))
     return Story(" ".join(sentences), tuple(plan), cast["hero"], cast["friend"], feeling, topic, ending,
                  tuple(sentences))
 
 
-def _draw(rng: random.Random, slot: str, values: dict, feeling: str) -> str:
-    """A fresh word for a sentence-level slot; "feel" draws a word of the story's feeling class."""
+def _draw(rng: random.Random, slot: str, values: dict, feeling: str, topic: str = "", ending: str = "") -> str:
+    """A fresh word for a sentence-level slot; "feel", "about" and "endw" draw a phrase of the story's
+    feeling, topic and ending class."""
     if slot == "feel":
         return rng.choice(V.FEELINGS[feeling])
+    if slot == "about":
+        return rng.choice(V.TOPIC_PHRASES[topic])
+    if slot == "endw":
+        return rng.choice(V.ENDING_WORDS[ending])
     w = rng.choice(SLOTS[slot])
     while slot.endswith("2") and w == values.get(slot[:-1]):   # thing2 differs from thing, act2 from act, ...
         w = rng.choice(SLOTS[slot])
     return w
 
 
-def generate_stories(n: int, seed: int = 0) -> list[Story]:
-    """`n` stories, deterministic in `seed`."""
-    rng = random.Random(seed)
-    return [make_story(rng) for _ in range(n)]
+def generate_stories(n: int, seed: int = 0, split: str = "train") -> list[Story]:
+    """`n` stories of `split` ("train" or "eval", see `text_split`), deterministic in `seed`."""
+    rng = random.Random(seed if split == "train" else f"{seed}-{split}")
+    return [draw_story(rng, split) for _ in range(n)]
+
+
+# ---- held-out split ---------------------------------------------------------------------------------------
+SPLITS = ("train", "eval")
+EVAL_SHARE = 10     # one text in EVAL_SHARE is reserved for evaluation
+
+
+def text_split(text: str) -> str:
+    """"eval" for the share 1/EVAL_SHARE of all possible texts reserved for evaluation, else "train".
+
+    The split is a property of the text itself (its SHA-256), not of a seed or a position in a file, so no
+    generator call, whatever its seed or size, can put the same story into both splits.
+    """
+    h = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+    return "eval" if h % EVAL_SHARE == 0 else "train"
+
+
+def draw_story(rng: random.Random, split: str = "train", **labels) -> Story:
+    """`make_story(rng, **labels)` drawn again until its English text belongs to `split`."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    while True:
+        story = make_story(rng, **labels)
+        if text_split(story.text) == split:
+            return story

@@ -130,6 +130,21 @@ FEELINGS = {   # label -> words a reader maps to it
     "angry": ("angry", "mad", "cross", "grumpy"),
 }
 
+# Label words of the v2 story sentences: several phrasings per class, of unequal length, so that a scoring
+# function's length normalisation and verbalizer aggregation have something to act on.
+TOPIC_PHRASES = {   # "This was a story about {about}."
+    "lost": ("something lost", "a lost thing", "losing something"),
+    "friends": ("friends", "sharing", "two friends who learn to share"),
+    "adventure": ("an adventure", "exploring", "a long trip far away"),
+    "helping": ("helping", "helping an animal", "a kind deed"),
+    "baking": ("baking", "making food", "cooking in the kitchen"),
+}
+ENDING_WORDS = {    # "It was a {endw} ending."
+    "good": ("happy", "good", "very happy"),
+    "bad": ("sad", "bad", "very sad"),
+}
+LANGUAGE_NAMES = {"en": "English", "vel": "Velo", "kor": "Korru", "tuu": "Tuuli"}   # "... a story in {language}."
+
 IRREGULAR_PLURALS = {"mouse": "mice", "sheep": "sheep", "fish": "fish", "goose": "geese", "deer": "deer",
                      "moose": "moose", "scissors": "scissors", "blocks": "blocks", "leaves": "leaves",
                      "paint": "paints", "octopus": "octopuses", "calf": "calves", "leaf": "leaves",
@@ -176,7 +191,8 @@ def content_words() -> frozenset[str]:
     """Every single word the slot lists can put into a story (multi-word entries split)."""
     words: set[str] = set()
     lists = [GIRL_NAMES, BOY_NAMES, HERO_KINDS, ANIMALS, THINGS, FOODS, PLACES, SPOTS, PARENTS, TIMES, WEATHER, COLORS,
-             SIZES, OBJ_ADJS, HERO_ADJS, PLACE_ADJS, ANIMAL_ACTS, *FEELINGS.values()]
+             SIZES, OBJ_ADJS, HERO_ADJS, PLACE_ADJS, ANIMAL_ACTS, *FEELINGS.values(), *TOPIC_PHRASES.values(),
+             *ENDING_WORDS.values(), tuple(LANGUAGE_NAMES.values())]
     for lst in lists:
         for entry in lst:
             words.update(entry.split())

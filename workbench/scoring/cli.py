@@ -9,23 +9,23 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("score", help="zero-shot label scoring with every scoring function")
     p.add_argument("--model", required=True, help="model directory, default name (tiny-dense) or hub id")
-    p.add_argument("--task", required=True, help="built-in task (topic, feeling, ending), YAML task file or hf:NAME")
+    p.add_argument("--task", required=True, help="built-in task (feeling, topic, ending, language, domain, pronoun; "
+                   "NAME/LEVEL for a harder level, e.g. feeling/1), YAML task file or hf:NAME")
     p.add_argument("--scoring", default="all", help="'all' or comma-separated names of scoring functions")
     p.add_argument("--aggregate", default="logsumexp", help="how verbalizers of a class combine")
     p.add_argument("--limit", type=int, default=None, help="score only the first N examples")
     p.add_argument("--no-channel", action="store_true", help="skip the channel pass (saves N*V forward rows)")
     p.add_argument("--out", default=None, help="directory for scores.csv and summary.csv/json")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow a model that ships its own Python code (auto_map) to run it; off by default")
     p.set_defaults(func=_cli)
 
 
-def _load(name: str):
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
-    from workbench.models import load_model, resolve
-    where = resolve(name)
-    if getattr(AutoConfig.from_pretrained(where), "is_encoder_decoder", False):
-        return AutoModelForSeq2SeqLM.from_pretrained(where).eval(), AutoTokenizer.from_pretrained(where)
-    return load_model(name)
+def _load(name: str, trust_remote_code: bool = False):
+    """(model, tokenizer): load_model routes encoder-decoders to their seq2seq class."""
+    from workbench.models import load_model
+    return load_model(name, trust_remote_code=trust_remote_code)
 
 
 def _cli(args) -> int:
@@ -38,7 +38,7 @@ def _cli(args) -> int:
     task = load_task(args.task)
     if args.limit:
         task = task.head(args.limit)
-    model, tok = _load(args.model)
+    model, tok = _load(args.model, args.trust_remote_code)
     rec = label_logprobs(model, tok, task, model_name=str(args.model),
                          channel=not args.no_channel and "channel" in names)
     summary = summarize(rec, names, args.aggregate)

@@ -47,6 +47,8 @@ class Task:
     generic_premise: str = ":"
     content_free: tuple[str, ...] = CONTENT_FREE
     channel_template: str = "{label}:"
+    reachable: tuple[float, ...] = ()  # per example: the ideal reader's expected accuracy on the shown text
+    description: str = ""
 
     def __post_init__(self):
         if not self.verbalizers:
@@ -59,6 +61,16 @@ class Task:
         return len(self.classes)
 
     @property
+    def ceiling(self) -> float | None:
+        """Best accuracy reachable from the text shown (mean of `reachable`); None when not known."""
+        return sum(self.reachable) / len(self.reachable) if self.reachable else None
+
+    @property
+    def majority(self) -> float:
+        """Accuracy of always answering the most frequent gold class."""
+        return max(self.golds.count(k) for k in range(self.n_classes)) / len(self.golds) if self.golds else 0.0
+
+    @property
     def choices(self) -> list[tuple[int, str]]:
         """Flat list of (class index, verbalizer string): the columns of every log-likelihood matrix."""
         return [(k, v) for k, vs in enumerate(self.verbalizers) for v in vs]
@@ -67,8 +79,9 @@ class Task:
         return self.template.format(text=self.texts[i])
 
     def head(self, n: int) -> "Task":
-        """The first `n` examples (for fast runs)."""
-        return replace(self, texts=self.texts[:n], golds=self.golds[:n])
+        """The first `n` examples (for fast runs; built-in tasks interleave their classes, so a head stays
+        balanced)."""
+        return replace(self, texts=self.texts[:n], golds=self.golds[:n], reachable=self.reachable[:n])
 
     def with_(self, **changes) -> "Task":
         """A copy with other template / verbalizers / premises (validated again)."""
@@ -99,6 +112,8 @@ def validate_task(t: Task) -> None:
         raise ValueError(f"task {t.name!r}: channel_template {t.channel_template!r} lacks {{label}}")
     if len(t.texts) != len(t.golds):
         raise ValueError(f"task {t.name!r}: {len(t.texts)} texts but {len(t.golds)} gold labels")
+    if t.reachable and len(t.reachable) != len(t.texts):
+        raise ValueError(f"task {t.name!r}: {len(t.reachable)} reachable accuracies for {len(t.texts)} texts")
     bad = [g for g in t.golds if not 0 <= g < len(t.classes)]
     if bad:
         raise ValueError(f"task {t.name!r}: gold labels {bad[:5]} are outside 0..{len(t.classes) - 1}")
@@ -286,17 +301,22 @@ def hf_task(name: str, split: str = "test", text_field: str = "text", label_fiel
                           f"{name}[{split}] row")
 
 
-def load_task(spec: str | Path | Task, n: int = 60, seed: int = 0) -> Task:
-    """A Task from a Task, a built-in name ('topic', 'feeling', 'ending', or 'stories-topic'), a YAML task
-    file, or 'hf:NAME' (a Hugging Face dataset)."""
+def load_task(spec: str | Path | Task, n: int = 600, seed: int = 0) -> Task:
+    """A Task from a Task, a built-in v2 task ('feeling', 'topic', 'ending', 'language', 'domain', 'pronoun',
+    optionally with a level: 'feeling/1'; see `builtin.py`), a v1 story task ('stories-topic': the whole story
+    shown, label words not in the corpus; kept for comparison), a YAML task file, or 'hf:NAME'."""
+    from .builtin import BUILTIN_TASKS, builtin_task
     if isinstance(spec, Task):
         return spec
     s = str(spec)
-    if s.removeprefix("stories-") in STORY_TASKS:
+    name, _, level = s.partition("/")
+    if name in BUILTIN_TASKS and not Path(s).exists():
+        return builtin_task(name, int(level) if level.isdigit() else (level or 0), n=n, seed=seed)
+    if s.startswith("stories-") and s.removeprefix("stories-") in STORY_TASKS:
         return story_task(s.removeprefix("stories-"), n=n, seed=seed)
     if s.startswith("hf:"):
         return hf_task(s[3:], limit=n)
     if s.endswith((".yaml", ".yml")) or Path(s).exists():
         return load_task_file(s)
-    raise ValueError(f"unknown task {s!r}: give a built-in task ({', '.join(STORY_TASKS)}), a YAML task file, "
-                     "or hf:DATASET")
+    raise ValueError(f"unknown task {s!r}: give a built-in task ({', '.join(BUILTIN_TASKS)}, optionally /LEVEL), "
+                     "a YAML task file, or hf:DATASET")

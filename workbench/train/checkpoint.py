@@ -5,10 +5,13 @@
         tokenizer.json, tokenizer_config.json, ...               <- tokenizer.save_pretrained
         trainer_state.pt   optimizer + step + RNG states (torch.save; read back with weights_only=True)
         train_config.json  the TrainConfig of the run
+        history.jsonl, evals.csv, samples.json   the run's records up to this step (read back by resume)
 
-Writes are atomic: everything goes to a hidden temporary directory that is renamed into place only
-when complete, so a crash mid-save leaves the previous checkpoints untouched. "Light" checkpoints keep
-only bfloat16 weights (half the size, no optimizer): for studying training dynamics, not for resuming.
+Writes are atomic: everything, records included, goes to a hidden temporary directory that is renamed
+into place only when complete, so a crash mid-save leaves the previous checkpoints untouched. "Light"
+checkpoints keep only bfloat16 weights (half the size, no optimizer, no records): for studying training
+dynamics, not for resuming. `find_resume` picks the newest checkpoint that validates, skipping (with a
+warning) any that is incomplete.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import json
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,6 +27,8 @@ import torch
 from ..models import replace_dir
 
 STATE_FILE = "trainer_state.pt"
+RECORDS = ("history.jsonl", "evals.csv", "samples.json")
+EVAL_COLUMNS = ["step", "val_loss", "val_ppl"]
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -44,8 +50,11 @@ def list_checkpoints(out_dir: str | Path) -> list[Path]:
 
 
 def save_checkpoint(path: Path, model, tokenizer, state: dict | None, train_config: dict,
-                    light: bool = False) -> Path:
-    """Write one checkpoint atomically to `path`; `state` (optimizer, step, RNG) is omitted when light."""
+                    light: bool = False, records: dict[str, str] | None = None) -> Path:
+    """Write one checkpoint atomically to `path`; `state` (optimizer, step, RNG) is omitted when light.
+
+    `records` ({file name: text}, e.g. history.jsonl) are written with the weights, before the rename.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(".tmp-*"):          # left by an earlier crash mid-save
@@ -61,6 +70,8 @@ def save_checkpoint(path: Path, model, tokenizer, state: dict | None, train_conf
         (tmp / "train_config.json").write_text(json.dumps(train_config, indent=1))
         if state is not None and not light:
             torch.save(state, tmp / STATE_FILE)
+        for name, text in (records or {}).items():
+            (tmp / name).write_text(text)
         replace_dir(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -77,21 +88,25 @@ def prune(out_dir: Path, keep: int | None, protect: Path | None = None) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def validate_checkpoint(path: str | Path, need_state: bool = True) -> None:
-    """Raise CheckpointError naming every missing or unreadable part of the checkpoint at `path`."""
+def checkpoint_problems(path: str | Path, need_state: bool = True) -> list[str]:
+    """Every missing or unreadable part of the checkpoint at `path` (empty when it is usable).
+
+    With `need_state` (resuming), the trainer state and the records (history, evals, samples) must be there
+    and the history must hold exactly steps 1..step.
+    """
     path = Path(path)
     if not path.is_dir():
-        raise CheckpointError(f"no checkpoint at {path}: the directory does not exist")
-    problems = []
+        return ["the directory does not exist"]
+    found = []
     try:
         json.loads((path / "config.json").read_text())
     except FileNotFoundError:
-        problems.append("config.json is missing")
+        found.append("config.json is missing")
     except ValueError as err:
-        problems.append(f"config.json is corrupted ({err})")
+        found.append(f"config.json is corrupted ({err})")
     weights = path / "model.safetensors"
     if not weights.exists():
-        problems.append("model.safetensors is missing")
+        found.append("model.safetensors is missing")
     else:
         try:
             from safetensors import safe_open
@@ -99,22 +114,80 @@ def validate_checkpoint(path: str | Path, need_state: bool = True) -> None:
                 keys = list(f.keys())
                 f.get_tensor(keys[-1])      # reading the last tensor catches truncation
         except Exception as err:           # noqa: BLE001 - any failure means an unreadable file
-            problems.append(f"model.safetensors is corrupted ({type(err).__name__}: {err})")
+            found.append(f"model.safetensors is corrupted ({type(err).__name__}: {err})")
     if not (path / "tokenizer.json").exists() and not (path / "tokenizer_config.json").exists():
-        problems.append("the tokenizer (tokenizer.json) is missing")
+        found.append("the tokenizer (tokenizer.json) is missing")
     if need_state:
+        step = None
         try:
             state = torch.load(path / STATE_FILE, weights_only=True)
             missing = {"step", "optimizer", "rng"} - set(state)
             if missing:
-                problems.append(f"{STATE_FILE} lacks {sorted(missing)}")
+                found.append(f"{STATE_FILE} lacks {sorted(missing)}")
+            step = int(state["step"]) if "step" in state else None
         except FileNotFoundError:
-            problems.append(f"{STATE_FILE} (optimizer/step/RNG state) is missing: a light checkpoint cannot resume")
+            found.append(f"{STATE_FILE} (optimizer/step/RNG state) is missing: a light checkpoint cannot resume")
         except Exception as err:           # noqa: BLE001
-            problems.append(f"{STATE_FILE} is corrupted ({type(err).__name__})")
-    if problems:
-        raise CheckpointError(f"checkpoint {path} is unusable: " + "; ".join(problems)
+            found.append(f"{STATE_FILE} is corrupted ({type(err).__name__})")
+        try:
+            read_records(path, step)
+        except CheckpointError as err:
+            found.append(str(err))
+    return found
+
+
+def validate_checkpoint(path: str | Path, need_state: bool = True) -> None:
+    """Raise CheckpointError naming every missing or unreadable part of the checkpoint at `path`."""
+    found = checkpoint_problems(path, need_state)
+    if found:
+        raise CheckpointError(f"checkpoint {path} is unusable: " + "; ".join(found)
                               + ". Delete it to resume from an earlier one, or start without resume.")
+
+
+def read_records(path: str | Path, step: int | None = None) -> tuple[list[dict], list[dict], dict]:
+    """(history rows, eval rows, {step: samples}) saved in a checkpoint; CheckpointError names the file and
+    line of anything missing or corrupted. With `step`, the history must hold exactly steps 1..step."""
+    path = Path(path)
+    texts = {}
+    for name in RECORDS:
+        try:
+            texts[name] = (path / name).read_text()
+        except FileNotFoundError:
+            raise CheckpointError(f"{name} (the run's records) is missing from {path}") from None
+    history = []
+    for i, line in enumerate(texts["history.jsonl"].splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            raise CheckpointError(f"{path / 'history.jsonl'} line {i} is corrupted ({err})") from None
+        if not isinstance(row, dict) or "step" not in row:
+            raise CheckpointError(f"{path / 'history.jsonl'} line {i} is not a history row (no 'step')")
+        history.append(row)
+    steps = [r["step"] for r in history]
+    if step is not None and steps != list(range(1, step + 1)):
+        span = f"steps {steps[0]}..{steps[-1]} in {len(steps)} rows" if steps else "no rows"
+        raise CheckpointError(f"{path / 'history.jsonl'} has {span}, expected steps 1..{step}")
+    lines = texts["evals.csv"].splitlines()
+    if not lines or lines[0].strip().split(",") != EVAL_COLUMNS:
+        raise CheckpointError(f"{path / 'evals.csv'} line 1 is not the header {','.join(EVAL_COLUMNS)}")
+    evals = []
+    for i, line in enumerate(lines[1:], 2):
+        cells = line.strip().split(",")
+        try:
+            if len(cells) != len(EVAL_COLUMNS):
+                raise ValueError(f"{len(cells)} fields, expected {len(EVAL_COLUMNS)}")
+            evals.append({"step": int(float(cells[0])), "val_loss": float(cells[1]), "val_ppl": float(cells[2])})
+        except ValueError as err:
+            raise CheckpointError(f"{path / 'evals.csv'} line {i} is corrupted ({err})") from None
+    try:
+        samples = {int(k): v for k, v in json.loads(texts["samples.json"]).items()}
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path / 'samples.json'} line {err.lineno} is corrupted ({err.msg})") from None
+    except (ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path / 'samples.json'} is not a step -> samples mapping ({err})") from None
+    return history, evals, samples
 
 
 def load_state(path: str | Path) -> dict:
@@ -124,7 +197,11 @@ def load_state(path: str | Path) -> dict:
 
 
 def find_resume(out_dir: Path | None, resume) -> Path | None:
-    """The checkpoint to resume from: `resume` a path, or True for the newest under out_dir (None if none)."""
+    """The checkpoint to resume from: `resume` a path, or True for the newest usable one under out_dir.
+
+    With True, light checkpoints are passed over, and an incomplete checkpoint (missing or corrupted weights,
+    state or records) is skipped with a warning naming it; CheckpointError when none can resume.
+    """
     if not resume:
         return None
     if resume is not True:
@@ -132,11 +209,67 @@ def find_resume(out_dir: Path | None, resume) -> Path | None:
         return Path(resume)
     if out_dir is None:
         raise ValueError("resume=True needs out_dir (where the run's checkpoints are)")
-    resumable = [p for p in list_checkpoints(out_dir) if (p / STATE_FILE).exists() or not (p / "config.json").exists()]
+    every = list_checkpoints(out_dir)
+    resumable = [p for p in every if (p / STATE_FILE).exists() or not (p / "config.json").exists()]
     if not resumable:
-        return None
-    validate_checkpoint(resumable[-1])
-    return resumable[-1]
+        light = f" (only light checkpoints {', '.join(p.name for p in every)}, which cannot resume)" if every else ""
+        raise CheckpointError(
+            f"nothing to resume in {out_dir}: no checkpoint with a trainer state ({STATE_FILE}) under "
+            f"{Path(out_dir) / 'checkpoints'}{light}. To start a new run there, drop --resume (resume=True), "
+            "adding --overwrite (overwrite=True) if the folder holds an old run to replace.")
+    skipped = []
+    for path in reversed(resumable):
+        found = checkpoint_problems(path)
+        if not found:
+            for bad, why in skipped:
+                warnings.warn(f"skipping checkpoint {bad}: {why}; resuming from the earlier {path.name}",
+                              RuntimeWarning, stacklevel=3)
+            return path
+        skipped.append((path, "; ".join(found)))
+    raise CheckpointError(
+        f"no checkpoint in {out_dir} can resume: " + " | ".join(f"{p.name}: {why}" for p, why in skipped)
+        + ". Start a new run instead: drop --resume (resume=True) and add --overwrite (overwrite=True).")
+
+
+class _Absent:
+    def __repr__(self):
+        return "absent"
+
+
+IGNORED_CONFIG_FIELDS = {"architectures", "dtype", "torch_dtype", "transformers_version", "eom_inference_scale",
+                         "output_router_logits", "use_cache"}
+
+
+def saved_config(path: str | Path):
+    """The transformers config saved in a checkpoint's config.json (read as data: no code is run)."""
+    from transformers import AutoConfig
+    d = json.loads((Path(path) / "config.json").read_text())
+    model_type = d.pop("model_type", None)
+    if not model_type:
+        raise CheckpointError(f"{Path(path) / 'config.json'} has no model_type")
+    d.pop("auto_map", None)
+    return AutoConfig.for_model(model_type, **d)
+
+
+def config_differences(path: str | Path, config) -> list[tuple[str, object, object]]:
+    """(field, saved value, requested value) where `config` (a transformers config) differs from the model
+    config saved at `path`; model_type and the workbench's model settings first. Bookkeeping fields are ignored."""
+    from ..config import ModelConfig
+    absent = _Absent()
+    raw = json.loads((Path(path) / "config.json").read_text())
+    if raw.get("model_type") == getattr(config, "model_type", None):
+        saved = type(config).from_dict(raw).to_dict()       # the requested class reads it (no registry needed)
+    else:
+        try:
+            saved = saved_config(path).to_dict()
+        except (ValueError, KeyError):                      # a model type transformers does not ship
+            saved = raw
+    saved, wanted = (json.loads(json.dumps(d, default=str)) for d in (saved, config.to_dict()))
+    keys = sorted(k for k in set(saved) | set(wanted) if not k.startswith("_") and k not in IGNORED_CONFIG_FIELDS)
+    diffs = [(k, saved.get(k, absent), wanted.get(k, absent)) for k in keys
+             if saved.get(k, absent) != wanted.get(k, absent)]
+    main = {"model_type", "num_experts", "moe_intermediate_size", *ModelConfig.__dataclass_fields__}
+    return sorted(diffs, key=lambda d: (d[0] != "model_type", d[0] not in main))
 
 
 def load_checkpoint(path: str | Path, device: str | None = None):

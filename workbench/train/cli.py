@@ -9,10 +9,15 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a preset on a corpus (plain progress lines; --json for a summary)")
-    p.add_argument("--preset", default="dense-tiny", help="model preset (see `workbench models`)")
+    p.add_argument("--preset", help="model preset (see `workbench models`; default: dense-tiny, or with --resume "
+                                    "the saved model)")
     p.add_argument("--corpus", required=True, help="corpus directory, .txt or .jsonl file")
-    p.add_argument("--out", required=True, help="output directory: final model, checkpoints/, history")
+    p.add_argument("--out", required=True, help="output directory: final model, checkpoints/, history; locked "
+                                                 "while the run lasts; must be empty unless --resume or --overwrite")
     p.add_argument("--tokenizer", help="tokenizer directory (default: train a byte-level BPE on the corpus)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow a --tokenizer or resumed checkpoint that ships its own Python code (auto_map) to "
+                        "run it; off by default. The saved tokenizer is plain files either way")
     for flag, typ in [("steps", int), ("batch-size", int), ("seq-len", int), ("lr", float), ("grad-accum", int),
                       ("warmup", int), ("eval-every", int), ("sample-every", int), ("checkpoint-every", int),
                       ("keep-checkpoints", int), ("seed", int), ("log-every", int), ("threads", int)]:
@@ -21,19 +26,27 @@ def register(sub) -> None:
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--light-checkpoints", dest="checkpoint_light", action="store_true", default=None,
                    help="intermediate checkpoints as bf16 weights only (small; not resumable)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue from the newest usable checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="delete the run already in --out, then train afresh")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override model or training settings, e.g. --set num_hidden_layers=4 hidden_size=128")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary at the end")
     p.set_defaults(func=_cli_train)
 
-    g = sub.add_parser("generate", help="sample text from a causal LM directory (or tiny-dense / tiny-moe)")
+    g = sub.add_parser("generate", help="sample text from a causal LM directory (or tiny-dense / tiny-moe)",
+                       description="Print N samples, each under a '--- sample N' line and followed by a blank "
+                                   "line. `workbench validate FILE`, `workbench train --corpus FILE` and read_texts "
+                                   "read such a file as one story per sample (the header lines are not stories). "
+                                   "A prompt longer than the model's context is cut from the left, and a "
+                                   "continuation cut short by the context is reported, both on stderr.")
     g.add_argument("--model", default="tiny-dense")
     g.add_argument("--prompt", default="Once upon a time")
     g.add_argument("--n", type=int, default=3)
     g.add_argument("--temperature", type=float, default=0.8)
     g.add_argument("--max-new-tokens", type=int, default=64)
     g.add_argument("--seed", type=int)
+    g.add_argument("--trust-remote-code", action="store_true",
+                   help="allow a model that ships its own Python code (auto_map) to run it; off by default")
     g.set_defaults(func=_cli_generate)
 
 
@@ -64,7 +77,8 @@ def _cli_train(args) -> int:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     result = train(args.preset, args.corpus, tokenizer=args.tokenizer, out_dir=args.out,
-                   callbacks=[PrintProgress()], resume=args.resume, **overrides)
+                   callbacks=[PrintProgress()], resume=args.resume, overwrite=args.overwrite,
+                   trust_remote_code=args.trust_remote_code, **overrides)
     h = result.history
     summary = {"out_dir": str(result.out_dir), "steps": int(h["step"].iloc[-1]) if len(h) else 0,
                "tokens_per_s": float(h["tokens_per_s"].median()) if len(h) else 0.0,
@@ -81,10 +95,20 @@ def _cli_train(args) -> int:
 
 
 def _cli_generate(args) -> int:
+    import warnings
+    from ..corpora.io import sample_header
     from ..models import load_model
-    from .generate import generate
-    model, tok = load_model(args.model)
-    for i, text in enumerate(generate(model, tok, args.prompt, n=args.n, temperature=args.temperature,
-                                      max_new_tokens=args.max_new_tokens, seed=args.seed)):
-        print(f"--- sample {i + 1}\n{text}", file=sys.stdout)
+    from .generate import ContextWarning, generate
+    model, tok = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ContextWarning)
+        texts = generate(model, tok, args.prompt, n=args.n, temperature=args.temperature,
+                         max_new_tokens=args.max_new_tokens, seed=args.seed)
+    for w in caught:
+        if issubclass(w.category, ContextWarning):
+            print(f"workbench generate: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for i, text in enumerate(texts):
+        print(f"{sample_header(i + 1)}\n{text}\n", file=sys.stdout)
     return 0

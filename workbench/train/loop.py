@@ -28,9 +28,10 @@ from transformers import PreTrainedModel
 
 from .. import moe as wb_moe
 from ..models import build_model
-from ..tokenizer import load_tokenizer, train_tokenizer
+from ..tokenizer import load_tokenizer, plain_tokenizer, train_tokenizer
 from . import checkpoint as ckpt
 from . import fast as fast_path
+from . import runfolder
 from .config import TrainConfig, split_overrides
 from .data import as_texts, prepare
 from .generate import generate
@@ -79,27 +80,49 @@ class TrainState:
 
 
 class NonFiniteLoss(RuntimeError):
+    """The loss of optimizer step `step` (1-based, as in the history) is NaN or infinite."""
+
     def __init__(self, step: int):
         super().__init__(f"non-finite loss at step {step}")
         self.step = step
 
 
-def train(model_or_preset="dense-tiny", corpus=None, tokenizer=None, out_dir=None, config: TrainConfig | None = None,
-          callbacks=(), resume=False, **overrides) -> TrainResult:
+def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, config: TrainConfig | None = None,
+          callbacks=(), resume=False, overwrite: bool = False, trust_remote_code: bool = False,
+          **overrides) -> TrainResult:
     """Train a preset name or a transformers causal LM on `corpus`; see TrainConfig for the settings.
 
-    `overrides` may name TrainConfig fields (steps=200) or ModelConfig fields (hidden_size=64, presets only).
-    `resume`: True continues from the newest checkpoint in out_dir, or give a checkpoint directory.
+    `model_or_preset`: a preset name, ModelConfig or transformers model; None: "dense-tiny", or when resuming
+    the saved model. `overrides` may name TrainConfig fields (steps=200) or ModelConfig fields (hidden_size=64).
+    `out_dir` (optional) receives checkpoints/, the final model and the records. It is locked for the run
+    (a second run into it fails) and must be empty unless `resume` or `overwrite` is given.
+    `resume`: True continues from the newest usable checkpoint in out_dir, or give a checkpoint directory;
+    the requested model must match the saved one. `overwrite`: delete the old run in out_dir first.
+    `trust_remote_code`: let a tokenizer directory or checkpoint that ships its own code run it (else
+    RemoteCodeRefused); the tokenizer saved with the run is plain files either way.
     """
     train_kw, model_kw = split_overrides(overrides)
     cfg = (config or TrainConfig()).override(**train_kw)
     if corpus is None:
         raise ValueError("give a corpus: a list of texts, a Corpus, or a corpus path")
-    out_dir = Path(out_dir) if out_dir is not None else None
+    args = (model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code)
+    if out_dir is None:
+        if overwrite:
+            raise ValueError("overwrite=True needs out_dir (the run folder to replace)")
+        return _train(None, *args)
+    out_dir = Path(out_dir)
+    with runfolder.lock(out_dir):
+        runfolder.prepare(out_dir, resume, overwrite, reads=(corpus, tokenizer))
+        return _train(out_dir, *args)
+
+
+def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code):
     resume_from = ckpt.find_resume(out_dir, resume)
     texts = as_texts(corpus)
-    tok = _tokenizer(tokenizer, resume_from, texts, cfg)
-    model = _model(model_or_preset, tok, cfg, model_kw)
+    tok = _tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code)
+    model = _model(model_or_preset, tok, cfg, model_kw, resume_from)
+    if resume_from is not None:
+        _check_same_model(model, resume_from)
     _check_vocab(model, tok)
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if cfg.threads:
@@ -107,7 +130,7 @@ def train(model_or_preset="dense-tiny", corpus=None, tokenizer=None, out_dir=Non
     seq_len = _seq_len(model, cfg)
     data = prepare(texts, tok, seq_len, cfg.batch_size, cfg.val_fraction, cfg.seed)
     if resume_from is not None:
-        _load_weights(model, resume_from)
+        _load_weights(model, resume_from, trust_remote_code)
     model.to(device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -124,17 +147,25 @@ def train(model_or_preset="dense-tiny", corpus=None, tokenizer=None, out_dir=Non
 
 # ----------------------------------------------------------------------------- setup helpers
 
-def _tokenizer(tokenizer, resume_from, texts, cfg):
+def _tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code=False):
+    """The run's tokenizer, without ties to shipped code (plain_tokenizer), so the run saves plain files."""
     if resume_from is not None and tokenizer is None:
-        return load_tokenizer(resume_from)
+        return plain_tokenizer(load_tokenizer(resume_from, trust_remote_code))
     if tokenizer is None:
         return train_tokenizer(texts, vocab_size=cfg.tokenizer_vocab_size)
     if isinstance(tokenizer, (str, Path)):
-        return load_tokenizer(tokenizer)
-    return tokenizer
+        return plain_tokenizer(load_tokenizer(tokenizer, trust_remote_code))
+    return plain_tokenizer(tokenizer)
 
 
-def _model(model_or_preset, tok, cfg, model_kw):
+DEFAULT_PRESET = "dense-tiny"
+
+
+def _model(model_or_preset, tok, cfg, model_kw, resume_from=None):
+    if model_or_preset is None and resume_from is not None:
+        return _saved_model(resume_from, model_kw)
+    if model_or_preset is None:
+        model_or_preset = DEFAULT_PRESET
     if isinstance(model_or_preset, PreTrainedModel):
         if model_kw:
             raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
@@ -146,6 +177,38 @@ def _model(model_or_preset, tok, cfg, model_kw):
     return build_model(model_or_preset, tokenizer=tok, seed=cfg.seed, **model_kw)
 
 
+def _saved_model(path, model_kw):
+    """A model with the architecture saved in checkpoint `path` (weights are loaded later); `model_kw` must
+    agree with it."""
+    from ..models import EXPERTS_IMPLEMENTATION, auto_class, is_encoder_decoder, model_config
+    config = ckpt.saved_config(path)
+    kw = {"attn_implementation": "eager" if is_encoder_decoder(config) else "sdpa"}
+    if getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None):
+        kw["experts_implementation"] = EXPERTS_IMPLEMENTATION
+    model = auto_class(config).from_config(config, **kw)
+    if model_kw:
+        saved = model_config(model).to_dict()
+        _refuse_model_change(path, [(k, saved.get(k), v) for k, v in sorted(model_kw.items())
+                                    if k != "scaled_residual_init" and saved.get(k) != v])   # init only
+    return model
+
+
+def _check_same_model(model, path) -> None:
+    """Refuse to resume when the requested model's config differs from the one saved at `path`."""
+    _refuse_model_change(path, ckpt.config_differences(path, model.config))
+
+
+def _refuse_model_change(path, diffs) -> None:
+    if not diffs:
+        return
+    shown = ", ".join(f"{k} (saved {a!r}, requested {b!r})" for k, a, b in diffs[:6])
+    more = f" and {len(diffs) - 6} more" if len(diffs) > 6 else ""
+    raise ValueError(f"cannot resume from {path}: the requested model differs from the saved one in {shown}{more}. "
+                     "To resume the run as saved, drop --preset and the model --set values (in Python: "
+                     "model_or_preset=None, no model settings); to train the requested model, use a new --out "
+                     "(out_dir) or --overwrite.")
+
+
 def _check_vocab(model, tok):
     n_model, n_tok = model.get_input_embeddings().num_embeddings, len(tok)
     if n_tok > n_model:
@@ -154,7 +217,8 @@ def _check_vocab(model, tok):
 
 
 def _seq_len(model, cfg) -> int:
-    ctx = int(getattr(model.config, "max_position_embeddings", 0) or 1024)
+    c = model.config
+    ctx = int(getattr(c, "max_position_embeddings", 0) or getattr(c, "n_positions", 0) or 1024)
     seq_len = cfg.seq_len or min(128, ctx)
     if seq_len > ctx:
         raise ValueError(f"seq_len={seq_len} exceeds the model's context window max_position_embeddings={ctx}; "
@@ -162,11 +226,13 @@ def _seq_len(model, cfg) -> int:
     return seq_len
 
 
-def _load_weights(model, path) -> None:
+def _load_weights(model, path, trust_remote_code: bool = False) -> None:
     """Copy the checkpoint's weights into `model` (strict: every tensor must match), through from_pretrained
     so the transformers checkpoint-format conversions (e.g. Mixtral expert layout) apply."""
-    from transformers import AutoModelForCausalLM
-    saved = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    from ..loading import from_pretrained
+    from ..models import auto_class
+    saved = from_pretrained(auto_class(model.config), path, trust_remote_code=trust_remote_code, dtype=torch.float32,
+                            local_files_only=True)
     model.load_state_dict(saved.state_dict(), strict=True)
 
 
@@ -193,13 +259,7 @@ def _restore(state, optimizer, path, device):
     torch.set_rng_state(saved["rng"]["torch"])
     if device.type == "cuda" and saved["rng"].get("cuda") is not None:
         torch.cuda.set_rng_state(saved["rng"]["cuda"])
-    hist = path / "history.jsonl"
-    if hist.exists():
-        state.history = [r for r in pd.read_json(hist, lines=True).to_dict("records") if r["step"] <= state.step]
-    if (path / "evals.csv").exists():
-        state.evals = pd.read_csv(path / "evals.csv").to_dict("records")
-    if (path / "samples.json").exists():
-        state.samples = {int(k): v for k, v in json.loads((path / "samples.json").read_text()).items()}
+    state.history, state.evals, state.samples = ckpt.read_records(path, state.step)
     state.checkpoints = ckpt.list_checkpoints(path.parent.parent)
 
 
@@ -284,7 +344,7 @@ def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp,
         with amp:
             losses = compute_loss(step_fn, model, x, y, is_moe, cfg)
         if device.type == "cpu" and not torch.isfinite(losses["loss"]):   # free on CPU: keep weights good
-            raise NonFiniteLoss(step)
+            raise NonFiniteLoss(step + 1)
         (losses["loss"] / cfg.grad_accum).backward()
         for k, v in losses.items():
             totals[k] = totals.get(k, 0) + v.detach() / cfg.grad_accum
@@ -310,6 +370,8 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
     lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z.
     `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits, targets).
     """
+    if getattr(model.config, "is_encoder_decoder", False):
+        return {"loss": (lm := prefix_lm_loss(step_fn, x, y)), "lm_loss": lm}
     if isinstance(step_fn, torch.nn.Module):
         out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
         logits, router_logits = out.logits, getattr(out, "router_logits", None)
@@ -326,6 +388,20 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
     load, entropy = routing_stats(router_logits, c.num_experts_per_tok)
     return {"loss": loss, "lm_loss": lm, "aux_loss": r["aux"], "z_loss": r["z"],
             "expert_load": load, "router_entropy": entropy}
+
+
+def prefix_lm_loss(model, x, y, split: int | None = None) -> torch.Tensor:
+    """Encoder-decoder prefix language modelling (T5's LM adaptation, Raffel et al. 2020; Lester et al. 2021):
+    the window w = x + the last target (B, T+1) is cut at `split` (drawn uniformly from [T/4, 3T/4] when None);
+    the encoder reads w[:, :split], the decoder predicts w[:, split:] from the start token. Returns the mean
+    token cross-entropy (nats) over the predicted part."""
+    w = torch.cat([x, y[:, -1:]], dim=1)
+    t = w.shape[1]
+    if split is None:
+        split = int(torch.randint(t // 4, 3 * t // 4 + 1, ()).item())
+    labels = w[:, split:].contiguous()
+    logits = model(input_ids=w[:, :split], labels=labels).logits
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
 
 
 @torch.no_grad()
@@ -358,7 +434,7 @@ def _flush(state, pending, t_window, callbacks) -> float:
     stacked = {k: torch.stack([torch.as_tensor(r[k]) for r in pending]).float().cpu() for k in keys}
     bad = (~torch.isfinite(stacked["loss"])).nonzero()
     if len(bad):
-        raise NonFiniteLoss(pending[int(bad[0])]["step"])
+        raise NonFiniteLoss(pending[int(bad[0])]["step"] + 1)
     dt = max(pending[-1]["t"] - t_window, 1e-9)
     tps = len(pending) * state.tokens_per_step / dt
     rows = []
@@ -378,13 +454,20 @@ def _flush(state, pending, t_window, callbacks) -> float:
 
 @torch.no_grad()
 def evaluate(model, data, cfg: TrainConfig, device, amp=None) -> float:
-    """Mean token cross-entropy on the held-out validation windows."""
+    """Mean token cross-entropy on the held-out validation windows (encoder-decoders: of the second half of
+    each window given the first)."""
     was_training = model.training
     model.eval()
     lean = _lean(model, cfg, torch.device(device))
     total, n = 0.0, 0
     for x, y in data.val_batches(cfg.batch_size, cfg.eval_batches):
         x, y = x.to(device), y.to(device)
+        if getattr(model.config, "is_encoder_decoder", False):      # the second half given the first
+            with amp or _null():
+                loss = prefix_lm_loss(model, x, y, split=(x.shape[1] + 1) // 2)
+            m = x.shape[0] * (x.shape[1] + 1 - (x.shape[1] + 1) // 2)
+            total, n = total + loss.item() * m, n + m
+            continue
         with amp or _null():
             logits = lean(x)[0] if lean else model(input_ids=x).logits
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), reduction="sum").item()
@@ -432,9 +515,9 @@ def _checkpoint(state, optimizer, out_dir, callbacks, timing, final: bool = Fals
     path = ckpt.step_dir(out_dir, state.step)
     trainer_state = {"step": state.step, "optimizer": optimizer.state_dict(), "rng": _rng_state(
         next(state.model.parameters()).device)}
-    ckpt.save_checkpoint(path, state.model, state.tokenizer, trainer_state, state.config.to_dict(), light=light)
-    if not light:      # resume reads these; light checkpoints rely on the run's final history instead
-        _write_records(path, state)
+    records = None if light else _records(state)    # light checkpoints rely on the run's final history instead
+    ckpt.save_checkpoint(path, state.model, state.tokenizer, trainer_state, state.config.to_dict(), light=light,
+                         records=records)
     ckpt.prune(out_dir, state.config.keep_checkpoints, protect=path if final else None)
     state.checkpoints = ckpt.list_checkpoints(out_dir)
     timing["save"] += time.perf_counter() - t0
@@ -442,25 +525,28 @@ def _checkpoint(state, optimizer, out_dir, callbacks, timing, final: bool = Fals
         cb.on_checkpoint(state, path)
 
 
-def save_final(model, tokenizer, out_dir: Path) -> None:
-    """The final model at the top of out_dir (beside checkpoints/): written to a temp dir, then each file
-    renamed into place, so a crash never leaves a half-written weights file."""
+def save_final(model, tokenizer, out_dir: Path, files: dict[str, str] | None = None) -> None:
+    """The final model at the top of out_dir (beside checkpoints/), with `files` ({name: text}, e.g. the
+    records): written to a temp dir, then each file renamed into place, so a crash never leaves a
+    half-written file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=out_dir))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text)
         for f in tmp.iterdir():
             os.replace(f, out_dir / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_records(path: Path, state) -> None:
-    """history.jsonl, evals.csv, samples.json beside the weights (small; read back by resume and plots)."""
-    pd.DataFrame(state.history).to_json(path / "history.jsonl", orient="records", lines=True)
-    pd.DataFrame(state.evals, columns=["step", "val_loss", "val_ppl"]).to_csv(path / "evals.csv", index=False)
-    (path / "samples.json").write_text(json.dumps({str(k): v for k, v in state.samples.items()}, indent=1))
+def _records(state) -> dict[str, str]:
+    """{history.jsonl, evals.csv, samples.json: text}, saved with the weights (read back by resume and plots)."""
+    return {"history.jsonl": pd.DataFrame(state.history).to_json(orient="records", lines=True),
+            "evals.csv": pd.DataFrame(state.evals, columns=ckpt.EVAL_COLUMNS).to_csv(index=False),
+            "samples.json": json.dumps({str(k): v for k, v in state.samples.items()}, indent=1)}
 
 
 def _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start, handles, amp, good: bool):
@@ -481,9 +567,8 @@ def _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start,
             t0 = time.perf_counter()
             if not cfg.checkpoint_light:
                 _checkpoint(state, optimizer, out_dir, callbacks, timing, final=True)
-            save_final(model, state.tokenizer, out_dir)
-            _write_records(out_dir, state)
-            (out_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+            save_final(model, state.tokenizer, out_dir,
+                       {**_records(state), "train_config.json": json.dumps(cfg.to_dict(), indent=1)})
             timing["save"] += time.perf_counter() - t0
     model.eval()
     timing["total"] = time.perf_counter() - t_start
