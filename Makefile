@@ -46,9 +46,10 @@ browser:
 	      chromium fonts-dejavu-core >/dev/null) || echo "chromium could not be installed: browser tests will be skipped"; \
 	  else echo "chromium is missing and cannot be installed here: browser tests will be skipped"; fi; }
 
-## Retrain the embedded default models (see data/models/README.md).
+## Train the model family into data/models and its scoring grid into data/grid (a GPU: about 20 minutes;
+## see workbench/family/recipe.py). The two older defaults: bash data/models/train_defaults.sh
 models: $(STAMP)
-	bash data/models/train_defaults.sh
+	$(OFFLINE) $(PY) -m workbench.family --out data/models --grid data/grid
 
 ## Benchmarks (not tests): write bench/results/*.md and *.json.
 bench: $(STAMP)

@@ -167,3 +167,23 @@ def test_regulariser_bad_inputs(tiny_moe, tiny_dense):
     assert moe.prepare_for_training(tiny_moe) == []
     moe.finalize_for_inference(tiny_moe, 0.0)                      # no-op
     assert getattr(tiny_moe.config, "eom_inference_scale", None) is None
+
+
+def test_z_loss_leaves_padding_rows_out():
+    from types import SimpleNamespace
+    torch.manual_seed(0)
+    batch, seq, experts = 2, 5, 4
+    logits = tuple(3 * torch.randn(batch * seq, experts) for _ in range(2))   # rows: batch-major tokens
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    real = mask.reshape(-1).bool()
+    expected = moe.z_loss(tuple(r[real] for r in logits))
+    assert float(moe.z_loss(logits, attention_mask=mask)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(moe.z_loss(logits)) != pytest.approx(float(expected), rel=1e-3)
+    per_layer = moe.z_loss(logits, per_layer=True, attention_mask=mask)
+    assert torch.allclose(per_layer, moe.z_loss(tuple(r[real] for r in logits), per_layer=True))
+    config = SimpleNamespace(num_local_experts=experts, num_experts_per_tok=2)
+    out = moe.router_losses(logits, config, attention_mask=mask)
+    assert float(out["z"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(out["aux"]) == pytest.approx(float(load_balancing_loss_func(logits, experts, 2, mask)), rel=1e-6)
+    with pytest.raises(ValueError, match="attention_mask has 6 positions"):
+        moe.z_loss(logits, attention_mask=torch.ones(2, 3))

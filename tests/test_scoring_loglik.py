@@ -132,3 +132,42 @@ def test_record_keeps_tokens_for_the_surprisal_view(tiny_dense, tiny_tok):
     assert rec.cont_tokens[0][0][0] == "Ġhappy" or rec.cont_tokens[0][0][0].startswith("Ġ")
     assert rec.cont_logprobs[0][1].sum() == pytest.approx(rec.cond[0, 1], abs=1e-5)
     assert rec.n_tokens[0, 0] == len(rec.cont_tokens[0][0])
+
+
+MERGE_TEXTS = ["Once upon a time there was a cat.", "Once upon a time there was a dog.", "The cat was happy."] * 8
+
+
+def test_a_continuation_merging_with_its_context_warns_and_can_be_scored_whole():
+    from workbench.scoring.loglik import TokenMergeWarning
+    from workbench.testing import tiny_model
+    from workbench.tokenizer import train_tokenizer
+    tok = train_tokenizer(MERGE_TEXTS, vocab_size=280, min_frequency=1)
+    model = tiny_model("dense", tokenizer=tok)
+    context, continuation = "Once upon a ti", "me there was a cat"
+    whole, ctx_ids = tok.encode(context + continuation), tok.encode(context)
+    assert whole[:len(ctx_ids)] != ctx_ids                       # " time" is one token: the boundary merges
+    with pytest.warns(TokenMergeWarning, match="'Once upon a ti' \\+ 'me there was a cat'.*split_rule='separate'"):
+        ctx, cont = ContextScorer(model, tok).encode_pair(context, continuation)
+    assert ctx == ctx_ids and tok.decode(cont) != continuation   # lm-eval's split loses part of it
+    sep = ContextScorer(model, tok, split_rule="separate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ctx, cont = sep.encode_pair(context, continuation)
+        r = sep.score([(context, continuation)])[0]
+    assert ctx == ctx_ids and tok.decode(cont) == continuation
+    assert r.token_ids == tuple(cont) and r.total == pytest.approx(naive_ll(model, ctx, cont), abs=1e-5)
+
+    task = Task("merge", ("ti",), (0,), ("me there was a cat", "me there was a dog"),
+                template="Once upon a {text}", target_delimiter="")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        label_logprobs(model, tok, task, channel=False)
+    merges = [w for w in caught if issubclass(w.category, TokenMergeWarning)]
+    assert len(merges) == 1 and "task 'merge'" in str(merges[0].message)       # once per task, naming it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = label_logprobs(model, tok, task, channel=False, split_rule="separate")
+    assert not [w for w in caught if issubclass(w.category, TokenMergeWarning)]
+    assert list(rec.n_tokens[0]) == [len(tok.encode(v, add_special_tokens=False)) for _, v in task.choices]
+    with pytest.raises(ValueError, match="split_rule"):
+        ContextScorer(model, tok, split_rule="nope")

@@ -14,8 +14,12 @@ COMMANDS = [  # module -> its subcommand(s)
 ]
 
 
+DEBUG_HELP = "on an error, show the full traceback instead of the one-line message"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Train, probe and score small language models.")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -25,16 +29,28 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for p in sub.choices.values():          # --debug also after the command name
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Errors go through workbench.errors: a known failure prints what happened and what to
+    do (exit 2); any other prints a one-line summary and a pointer to --debug (exit 1); --debug re-raises."""
+    from .errors import explain
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
-        print(f"workbench {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as err:
+        if args.debug:
+            raise
+        message, known = explain(err)
+        print(f"workbench {args.command}: error: {message}", file=sys.stderr)
+        if isinstance(err, KeyboardInterrupt):
+            return 130
+        if not known:
+            print(f"workbench {args.command}: run again with --debug for the traceback", file=sys.stderr)
+        return 2 if known else 1
 
 
 if __name__ == "__main__":

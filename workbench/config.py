@@ -13,12 +13,19 @@ from typing import Literal
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MODELS_DIR = DATA_DIR / "models"
-DEFAULT_MODELS = {"tiny-dense": MODELS_DIR / "tiny-dense", "tiny-moe": MODELS_DIR / "tiny-moe"}
+FAMILY_NAMES = ("dense-1m", "dense-4m", "dense-12m", "moe-1m", "moe-4m", "moe-12m", "encdec-4m", "encdec-12m",
+                "dense-4m-it", "moe-4m-it", "encdec-4m-it")      # workbench.family: `make models` trains them
+DEFAULT_MODELS = {"tiny-dense": MODELS_DIR / "tiny-dense", "tiny-moe": MODELS_DIR / "tiny-moe",
+                  **{name: MODELS_DIR / name for name in FAMILY_NAMES}}
 
 
 def fast_mode() -> bool:
     """True when WB_FAST=1 (CI, nbval, class laptops): notebooks pick their small sizes."""
     return os.environ.get("WB_FAST", "0").lower() in {"1", "true", "yes"}
+
+
+MOE_ONLY = frozenset({"num_local_experts", "num_experts_per_tok", "router_aux_loss_coef", "router_z_loss_coef",
+                      "router_jitter_noise", "shared_expert_intermediate_size"})   # used by kind "moe" only
 
 
 @dataclass(frozen=True)
@@ -49,11 +56,18 @@ class ModelConfig:
         return asdict(self)
 
     def override(self, **changes) -> "ModelConfig":
-        """A copy with `changes` applied; unknown names raise with the list of valid ones."""
+        """A copy with `changes` applied; unknown names raise with the list of valid ones, and MoE-only
+        settings (MOE_ONLY) given for a config that is not kind "moe" raise instead of being ignored."""
         valid = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - valid)
         if unknown:
             raise ValueError(f"unknown model setting(s) {unknown}; valid: {sorted(valid)}")
+        kind = changes.get("kind", self.kind)
+        moe_only = sorted(set(changes) & MOE_ONLY)
+        if moe_only and kind != "moe":
+            raise ValueError(f"model setting(s) {moe_only} apply only to moe presets, but this model is kind "
+                             f"{kind!r}: use an moe preset (e.g. moe-nano, moe-tiny) or add kind=moe, or drop "
+                             "those settings")
         return replace(self, **changes)
 
 

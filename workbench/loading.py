@@ -7,12 +7,15 @@ asks on stdin, and it refuses a local directory whose config.json or tokenizer_c
 itself; that refusal is reported the same way. (`datasets.load_dataset` needs no guard: datasets >= 4
 runs no loading scripts.)
 Raises `RemoteCodeRefused` (a ValueError) naming the model, its `auto_map` entries (local directories) and
-how to allow the code.
+how to allow the code. When loading a local directory fails, the directory is checked and a missing,
+truncated or corrupted file raises `ModelFileError` (a ValueError) naming that file and the fix.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from .errors import ModelFileError, model_dir_problem
 
 CODE_FILES = ("config.json", "tokenizer_config.json")
 HOW_TO_TRUST = ("pass --trust-remote-code (command line) or trust_remote_code=True (Python) only if you have "
@@ -50,13 +53,19 @@ def check_remote_code(where: str | Path, trust_remote_code: bool = False) -> Non
 
 def from_pretrained(auto_class, where: str | Path, trust_remote_code: bool = False, **kw):
     """`auto_class.from_pretrained(where, trust_remote_code=..., **kw)` for AutoConfig, AutoTokenizer or an
-    AutoModel* class; trust_remote_code is False unless it is exactly True. Raises RemoteCodeRefused."""
+    AutoModel* class; trust_remote_code is False unless it is exactly True. Raises RemoteCodeRefused, or
+    ModelFileError when a local directory's file is missing or unreadable."""
     trust = trust_remote_code is True
     check_remote_code(where, trust)
     try:
         return auto_class.from_pretrained(where, trust_remote_code=trust, **kw)
-    except ValueError as err:
-        if trust or "trust_remote_code" not in str(err):
-            raise
-        raise RemoteCodeRefused(f"{where} needs its own Python code to load ({err}); the workbench does not "
-                                f"run it: {HOW_TO_TRUST}") from None
+    except Exception as err:
+        if isinstance(err, ValueError) and not trust and "trust_remote_code" in str(err):
+            raise RemoteCodeRefused(f"{where} needs its own Python code to load ({err}); the workbench does not "
+                                    f"run it: {HOW_TO_TRUST}") from None
+        name = getattr(auto_class, "__name__", "")
+        found = model_dir_problem(where, "tokenizer" if "Tokenizer" in name else
+                                  "config" if "Config" in name else "model")
+        if found:
+            raise ModelFileError(found) from err
+        raise

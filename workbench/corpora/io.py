@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import disk_full_guard
 from .corpus import Corpus
 
 FILES = ("corpus.jsonl", "corpus.txt", "meta.json")
@@ -61,10 +62,12 @@ def write_corpus(corpus: Corpus, out_dir: str | Path, overwrite: bool = False) -
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)           # mkdtemp makes it private (0700); a corpus dir is an ordinary one
     try:
-        (tmp / "corpus.jsonl").write_text(jsonl, encoding="utf-8")
-        (tmp / "corpus.txt").write_text("\n\n".join(_txt_safe(t) for t in corpus.texts) + "\n", encoding="utf-8")
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        _swap_into_place(tmp, out)
+        with disk_full_guard(out.parent, f"the corpus {out.name}", f"{out} is unchanged" if out.exists() else ""):
+            (tmp / "corpus.jsonl").write_text(jsonl, encoding="utf-8")
+            (tmp / "corpus.txt").write_text("\n\n".join(_txt_safe(t) for t in corpus.texts) + "\n",
+                                            encoding="utf-8")
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            _swap_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -103,7 +106,7 @@ def _read_utf8(path: Path) -> str:
         raise FileNotFoundError(f"no such file or directory: {path}")
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")                 # a byte-order mark (spreadsheets, Notepad) is dropped
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text (bad byte at offset {err.start}); re-save it as UTF-8, "
                          f"e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.txt`") from None

@@ -123,3 +123,21 @@ def study_heatmap(df, value: str = "acc", title: str | None = None) -> go.Figure
                                zmin=0, zmax=1, text=np.round(z, 2), texttemplate="%{text}",
                                hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"))
     return _layout(fig, title or f"Mean {value} over tasks", 120 + 30 * len(pivot))
+
+
+def accuracy_vs_size(df, title: str = "Accuracy vs model size, per scoring function") -> go.Figure:
+    """Mean accuracy over tasks (y) against parameters (x, log scale), one line per scoring function and
+    architecture (from `study.grid_frame`); the mean majority baseline as a dotted line."""
+    fig = go.Figure()
+    means = df.groupby(["scoring", "arch", "params"], as_index=False)["acc"].mean()
+    dash = {"dense": "solid", "moe": "dash", "encdec": "dot"}
+    for (fn, arch), g in means.groupby(["scoring", "arch"]):
+        g = g.sort_values("params")
+        fig.add_scatter(x=g["params"], y=g["acc"], mode="lines+markers", name=f"{fn} · {arch}",
+                        line={"dash": dash.get(arch, "solid")}, legendgroup=fn,
+                        hovertemplate=f"{fn} · {arch}<br>%{{x:.3s}} parameters: %{{y:.3f}}<extra></extra>")
+    fig.add_hline(y=float(df.groupby("task")["majority"].first().mean()), line_dash="dot", line_color="gray",
+                  annotation_text="majority (mean over tasks)")
+    fig.update_xaxes(type="log", title="parameters (active per token)")
+    fig.update_yaxes(title="mean accuracy over tasks")
+    return _layout(fig, title, 460)

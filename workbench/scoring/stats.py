@@ -128,14 +128,15 @@ def summary_table(golds, preds: dict[str, np.ndarray], n_boot: int = 1000, seed:
 def ancova(df, response: str = "acc", formula: str | None = None):
     """Type-II ANOVA table of an OLS fit, as the seed paper's ANCOVA.
 
-    Default model: response ~ log(params) + C(arch) + C(instruct) + C(scoring), i.e. the effect of each factor
-    with the others held fixed. Factors with a single level in `df` are dropped (they cannot be estimated).
+    Default model: response ~ log(params) + C(arch) + C(instruct) + C(scoring) + C(task), i.e. the effect of
+    each factor with the others held fixed. Factors with a single level in `df` (or absent) are dropped (they
+    cannot be estimated).
     """
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
     if formula is None:
         terms = ["np.log(params)"] if df["params"].nunique() > 1 else []
-        terms += [f"C({c})" for c in ("arch", "instruct", "scoring") if c in df and df[c].nunique() > 1]
+        terms += [f"C({c})" for c in ("arch", "instruct", "scoring", "task") if c in df and df[c].nunique() > 1]
         if not terms:
             raise ValueError("ANCOVA needs at least one factor with two or more levels")
         formula = f"{response} ~ " + " + ".join(terms)

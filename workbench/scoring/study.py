@@ -119,10 +119,48 @@ def study_models(fast: bool = True, seed: int = 0, sizes=("nano", "tiny"), archs
     return models, notes
 
 
+def grid_frame(records: dict, meta: dict, names=None, how: str = "logsumexp", size: str = "params_active"):
+    """Long DataFrame of a stored grid (`grid.load_grid` records, `meta` = grid.json's meta["models"]):
+    model, params (`size`: "params_active" or "params_total"), arch (dense | moe | encdec), instruct (0/1),
+    task, scoring, acc, macro_f1, majority, ceiling."""
+    import numpy as np
+    import pandas as pd
+    rows = []
+    for (mname, tname), rec in records.items():
+        m = meta[mname]
+        present = [n for n in resolve_names(names) if n != "channel" or not np.isnan(rec.channel).all()]
+        for fn, p in predictions(rec, present, how).items():
+            rows.append({"model": mname, "params": m[size], "arch": m["config"]["kind"],
+                         "instruct": int(bool(m.get("base"))), "task": tname, "scoring": fn,
+                         "acc": accuracy(rec.golds, p), "macro_f1": macro_f1(rec.golds, p),
+                         "majority": rec.task.majority, "ceiling": rec.task.ceiling})
+    return pd.DataFrame(rows)
+
+
+def function_tests(records: dict, baseline: str = "acc", names=None, how: str = "logsumexp", n_boot: int = 2000):
+    """Per (model, task, scoring function): accuracy, its difference from `baseline`'s with a paired-bootstrap
+    95% CI, and McNemar's p-value on the same examples. DataFrame, one row per cell and function."""
+    import numpy as np
+    import pandas as pd
+    from .stats import mcnemar, paired_bootstrap
+    rows = []
+    for (mname, tname), rec in records.items():
+        present = [n for n in resolve_names(names) if n != "channel" or not np.isnan(rec.channel).all()]
+        preds = predictions(rec, present, how)
+        base = preds[baseline]
+        for fn, p in preds.items():
+            if fn == baseline:
+                continue
+            pb, mc = paired_bootstrap(rec.golds, p, base, n=n_boot), mcnemar(rec.golds, p, base)
+            rows.append({"model": mname, "task": tname, "scoring": fn, "acc": accuracy(rec.golds, p),
+                         "delta": pb.diff, "delta_lo": pb.ci[0], "delta_hi": pb.ci[1], "mcnemar_p": mc.p_value})
+    return pd.DataFrame(rows)
+
+
 def describe_ancova(table, alpha: float = 0.05) -> list[str]:
     """One plain sentence per factor of an `stats.ancova` table, read from its p-values."""
-    names = {"np.log(params)": "model size (log parameters)", "C(arch)": "architecture (dense vs MoE)",
-             "C(instruct)": "instruction tuning", "C(scoring)": "scoring function"}
+    names = {"np.log(params)": "model size (log parameters)", "C(arch)": "architecture",
+             "C(instruct)": "instruction tuning", "C(scoring)": "scoring function", "C(task)": "task"}
     out = []
     for term, row in table.drop(index="Residual", errors="ignore").iterrows():
         p = row["PR(>F)"]

@@ -171,16 +171,17 @@ def _default_stories(n: int, seed: int) -> tuple[list[dict], dict]:
 # ---- YAML task files ----------------------------------------------------------------------------------------
 
 def _read_rows(path: Path) -> list[tuple[int, dict]]:
-    """(line number, row) pairs of a JSONL or CSV file; malformed lines raise naming the line."""
+    """(line number, row) pairs of a JSONL or CSV file (UTF-8, with or without the byte-order mark that
+    spreadsheets write); malformed lines raise naming the line."""
     if not path.exists():
         raise FileNotFoundError(f"task data file {path} does not exist (paths are relative to the YAML file)")
     rows = []
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             for i, row in enumerate(csv.DictReader(f), start=2):
                 rows.append((i, row))
         return rows
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -251,7 +252,7 @@ def load_task_file(path: str | Path) -> Task:
     if not path.exists():
         raise FileNotFoundError(f"task file {path} does not exist")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

@@ -8,10 +8,10 @@
         history.jsonl, evals.csv, samples.json   the run's records up to this step (read back by resume)
 
 Writes are atomic: everything, records included, goes to a hidden temporary directory that is renamed
-into place only when complete, so a crash mid-save leaves the previous checkpoints untouched. "Light"
-checkpoints keep only bfloat16 weights (half the size, no optimizer, no records): for studying training
-dynamics, not for resuming. `find_resume` picks the newest checkpoint that validates, skipping (with a
-warning) any that is incomplete.
+into place only when complete, so a crash mid-save leaves the previous checkpoints untouched; a full disk
+raises DiskFull naming the folder and the checkpoint kept. "Light" checkpoints keep only bfloat16 weights
+(half the size, no optimizer, no records): for studying training dynamics, not for resuming. `find_resume`
+picks the newest checkpoint that validates, skipping (with a warning) any that is incomplete.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import disk_full_guard
 from ..models import replace_dir
 
 STATE_FILE = "trainer_state.pt"
@@ -59,22 +60,28 @@ def save_checkpoint(path: Path, model, tokenizer, state: dict | None, train_conf
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(".tmp-*"):          # left by an earlier crash mid-save
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    earlier = [p.name for p in list_checkpoints(path.parent.parent) if p != path]
+    kept = (f"the previous checkpoint {earlier[-1]} is kept, and after freeing space --resume (resume=True) "
+            "continues from the newest usable checkpoint" if earlier else "no earlier checkpoint exists")
+    tmp = None
     try:
-        if light:
-            sd = {k: v.detach().to(torch.bfloat16) for k, v in model.state_dict().items()}
-            model.save_pretrained(tmp, state_dict=sd, safe_serialization=True)
-        else:
-            model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "train_config.json").write_text(json.dumps(train_config, indent=1))
-        if state is not None and not light:
-            torch.save(state, tmp / STATE_FILE)
-        for name, text in (records or {}).items():
-            (tmp / name).write_text(text)
-        replace_dir(tmp, path)
+        with disk_full_guard(path.parent, f"checkpoint {path.name}", kept):
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+            if light:
+                sd = {k: v.detach().to(torch.bfloat16) for k, v in model.state_dict().items()}
+                model.save_pretrained(tmp, state_dict=sd, safe_serialization=True)
+            else:
+                model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "train_config.json").write_text(json.dumps(train_config, indent=1))
+            if state is not None and not light:
+                torch.save(state, tmp / STATE_FILE)
+            for name, text in (records or {}).items():
+                (tmp / name).write_text(text)
+            replace_dir(tmp, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

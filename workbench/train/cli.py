@@ -66,11 +66,11 @@ def parse_sets(items: list[str]) -> dict:
 
 def _cli_train(args) -> int:
     from .callbacks import PrintProgress
-    from ..config import get_preset
-    from .loop import train
-    if args.preset and not Path(args.preset).exists():
-        get_preset(args.preset)                      # fail fast on an unknown preset, before any corpus work
+    from .config import split_overrides
+    from .loop import check_model_settings, train
     overrides = parse_sets(args.set)
+    if not (args.preset and Path(args.preset).exists()):    # fail fast on a bad preset or model setting
+        check_model_settings(args.preset, split_overrides(overrides)[1], args.resume, args.seq_len)
     for name in ("steps", "batch_size", "seq_len", "lr", "grad_accum", "warmup", "eval_every", "sample_every",
                  "checkpoint_every", "keep_checkpoints", "seed", "log_every", "threads", "device", "compile",
                  "checkpoint_light"):

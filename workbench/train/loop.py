@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from .. import moe as wb_moe
+from ..errors import disk_full_guard
 from ..models import build_model
 from ..tokenizer import load_tokenizer, plain_tokenizer, train_tokenizer
 from . import checkpoint as ckpt
@@ -103,6 +104,7 @@ def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, confi
     """
     train_kw, model_kw = split_overrides(overrides)
     cfg = (config or TrainConfig()).override(**train_kw)
+    check_model_settings(model_or_preset, model_kw, resume, cfg.seq_len)   # before the folder or the corpus
     if corpus is None:
         raise ValueError("give a corpus: a list of texts, a Corpus, or a corpus path")
     args = (model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code)
@@ -159,6 +161,31 @@ def _tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code=False):
 
 
 DEFAULT_PRESET = "dense-tiny"
+
+
+def check_model_settings(model_or_preset, model_kw: dict, resume=False, seq_len: int | None = None) -> None:
+    """Validate the requested model (preset or ModelConfig with `model_kw`, and `seq_len` against its context)
+    without building it, so a bad setting fails before any folder or corpus work. ValueError names it.
+    With no preset and `resume`, the settings are checked against the saved model later."""
+    from ..config import ModelConfig, get_preset
+    if model_or_preset is None:
+        if resume:
+            return
+        model_or_preset = DEFAULT_PRESET
+    if isinstance(model_or_preset, PreTrainedModel):
+        if model_kw:
+            raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
+        return
+    if isinstance(model_or_preset, str):
+        mc = get_preset(model_or_preset, **model_kw)
+    elif isinstance(model_or_preset, ModelConfig):
+        mc = model_or_preset.override(**model_kw)
+    else:
+        raise ValueError(f"model_or_preset must be a preset name, a ModelConfig or a transformers model, "
+                         f"got {type(model_or_preset).__name__}")
+    if seq_len and seq_len > mc.max_position_embeddings:
+        raise ValueError(f"seq_len={seq_len} exceeds the model's context window max_position_embeddings="
+                         f"{mc.max_position_embeddings}; lower seq_len or raise max_position_embeddings")
 
 
 def _model(model_or_preset, tok, cfg, model_kw, resume_from=None):
@@ -528,18 +555,21 @@ def _checkpoint(state, optimizer, out_dir, callbacks, timing, final: bool = Fals
 def save_final(model, tokenizer, out_dir: Path, files: dict[str, str] | None = None) -> None:
     """The final model at the top of out_dir (beside checkpoints/), with `files` ({name: text}, e.g. the
     records): written to a temp dir, then each file renamed into place, so a crash never leaves a
-    half-written file."""
+    half-written file; a full disk raises DiskFull."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=out_dir))
+    tmp = None
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        for name, text in (files or {}).items():
-            (tmp / name).write_text(text)
-        for f in tmp.iterdir():
-            os.replace(f, out_dir / f.name)
+        with disk_full_guard(out_dir, "the final model", "the checkpoints under checkpoints/ are kept"):
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=out_dir))
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            for name, text in (files or {}).items():
+                (tmp / name).write_text(text)
+            for f in tmp.iterdir():
+                os.replace(f, out_dir / f.name)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _records(state) -> dict[str, str]:

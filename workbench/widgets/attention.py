@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..config import DEFAULT_MODELS
+from ..errors import describe_error
 from ..plots import attention as plots
 from ..probes import attention as probe
 from ..probes.attribution import METHODS, attribute_ids
@@ -45,8 +46,9 @@ class AttentionExplorer:
         self._models = dict(models or {})            # name -> (model, tok): what the picker offers
         if model is not None:
             self._models[name] = (model, tok)
-        for default in DEFAULT_MODELS:               # defaults load lazily on first use
-            self._models.setdefault(default, None)
+        for default, path in DEFAULT_MODELS.items():  # defaults present in data/ load lazily on first use
+            if (path / "config.json").exists():
+                self._models.setdefault(default, None)
         self._cache: dict = {}
         self._model_notes: dict = {name: note} if note else {}   # name -> note shown while that model is in use
         self.rec = None
@@ -98,7 +100,7 @@ class AttentionExplorer:
         try:
             fn()
         except Exception as e:   # noqa: BLE001 (shown to the user, inline)
-            self.status.value = _html_msg("error", f"{type(e).__name__}: {e}")
+            self.status.value = _html_msg("error", describe_error(e))
 
     def _on_sample(self, change) -> None:
         if change["new"] in SAMPLES:
@@ -139,7 +141,8 @@ class AttentionExplorer:
         with self.heat.batch_update():
             self.heat.data[0].x, self.heat.data[0].y = lab, lab
             shapes = plots.attention_heatmap(self.rec, 0, 0).layout.shapes    # generated-token lines
-            self.heat.layout.shapes = (plots.causal_mask_shape(self.rec.n_tokens),) + tuple(shapes)
+            mask = (plots.causal_mask_shape(self.rec.n_tokens),) if self.rec.causal else ()
+            self.heat.layout.shapes = mask + tuple(shapes)
         self.render()
 
     def _record(self, model, tok, key: str, gen: bool):
@@ -160,7 +163,8 @@ class AttentionExplorer:
         """The matrix the heat map shows for the current controls (from the cache only)."""
         if self.view.value == "rollout":
             z = np.array(self._rollout[self.layer.value], dtype=float)
-            z[np.triu_indices(z.shape[0], 1)] = np.nan
+            if self.rec.causal:
+                z[np.triu_indices(z.shape[0], 1)] = np.nan
             return z
         return plots.heatmap_z(self.rec, self.layer.value, None if self.mean.value else self.head.value,
                                self.norm.value)

@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
+from ..errors import describe_error
 from ..plots import scoring as splots
 from ..scoring import functions as F
 from ..scoring import stats
@@ -32,7 +33,8 @@ def _swap(fw: go.FigureWidget, fig: go.Figure) -> None:
 
 
 def _error(err: Exception) -> str:
-    return f"<div style='color:#b00020;white-space:pre-wrap'><b>scoring lab:</b> {html.escape(str(err))}</div>"
+    return (f"<div style='color:#b00020;white-space:pre-wrap'><b>scoring lab:</b> "
+            f"{html.escape(describe_error(err))}</div>")
 
 
 def flip_table(rec, a: str, b: str, how: str = "logsumexp", limit: int = 20) -> str:

@@ -11,6 +11,7 @@ one redraw every `min_interval_s` seconds, so plotting costs a small, fixed shar
 """
 from __future__ import annotations
 
+import html
 import threading
 import time
 
@@ -18,6 +19,7 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from ..errors import describe_error
 from ..train.history import DEAD_SHARE
 from ..train import Callback, train
 
@@ -84,7 +86,8 @@ class TrainingPanel:
                 self.result = train(model_or_preset, corpus, callbacks=cbs, **train_kwargs)
             except Exception as err:                       # shown inline; never breaks the kernel
                 self.error = err
-                self.status.value = f"<b>{self.title}</b>: <span style='color:red'>error: {err}</span>"
+                self.status.value = (f"<b>{self.title}</b>: <span style='color:red'>error: "
+                                     f"{html.escape(describe_error(err))}</span>")
         self._thread = threading.Thread(target=target, daemon=True)
         self._thread.start()
         return self._thread

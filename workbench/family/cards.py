@@ -1,0 +1,79 @@
+"""Model cards: a README.md beside each family member's weights, written from its measured record.
+
+The record (one dict per member, also collected in family.json) holds what the card states: architecture,
+parameters (total / active per token), tokens seen, hardware and time, validation loss, validator scores,
+the expert-share check for MoE members and held-out zero-shot accuracy. Nothing on a card is typed by hand.
+Here: `card_markdown()`, `write_card()`, `family_table()`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+_ARCH = {"dense": "decoder-only, dense (Llama)", "moe": "decoder-only, mixture of experts (Mixtral, top-2 of 4)",
+         "encdec": "encoder-decoder (T5 v1.1 layout, prefix-LM objective)"}
+
+
+def _best(zero_shot: list[dict]) -> dict[str, dict]:
+    best: dict[str, dict] = {}
+    for r in zero_shot:
+        if r["task"] not in best or r["acc"] > best[r["task"]]["acc"]:
+            best[r["task"]] = r
+    return best
+
+
+def card_markdown(rec: dict) -> str:
+    """The card of one member's record (see the module docstring)."""
+    cfg = rec["config"]
+    lines = [f"# {rec['name']}", "",
+             f"A small {_ARCH[cfg['kind']]} language model of the SLM Workbench model family"
+             + (f", instruction-tuned from `{rec['base']}` on the `qa` corpus" if rec.get("base") else "") + ".",
+             "It loads with plain `transformers`: "
+             + ("`AutoModelForSeq2SeqLM.from_pretrained(dir)`" if cfg["kind"] == "encdec"
+                else "`AutoModelForCausalLM.from_pretrained(dir)`") + " and `AutoTokenizer.from_pretrained(dir)`.",
+             "", "| | |", "|---|---|",
+             f"| architecture | {cfg['kind']}: {cfg['num_hidden_layers']} layers"
+             + (" (encoder) + as many (decoder)" if cfg["kind"] == "encdec" else "")
+             + f", width {cfg['hidden_size']}, {cfg['num_attention_heads']} heads, MLP {cfg['intermediate_size']}"
+             + (f" per expert, {cfg['num_local_experts']} experts, top-{cfg['num_experts_per_tok']}"
+                if cfg["kind"] == "moe" else "") + " |",
+             f"| parameters | {rec['params_total'] / 1e6:.2f}M total, {rec['params_active'] / 1e6:.2f}M active per token |",
+             f"| training data | {rec['data']} |",
+             f"| tokens seen | {rec['tokens_seen'] / 1e6:.1f}M ({rec['steps']} steps of {rec['tokens_per_step']:,} tokens) |",
+             f"| hardware, time | {rec['hardware']}, {rec['train_seconds']:.0f} s ({rec['tokens_per_s']:,.0f} tokens/s) |",
+             f"| validation loss | {rec['val_loss']:.4f} nats/token"
+             + (" (second half of each window given the first)" if cfg["kind"] == "encdec" else "") + " |"]
+    v = rec.get("validator")
+    if v:
+        lines.append(f"| story validator ({v['samples']} samples) | well_formed {v['well_formed']:.3f}, hero consistency "
+                     f"{v['hero_consistency']:.3f}, plot complete {v['plot_complete']:.3f} |")
+    if rec.get("expert_min_ratio") is not None:
+        lines.append(f"| experts | smallest share {rec['expert_min_ratio']:.2f} x uniform on held-out text; "
+                     f"dead experts (< 0.10 x uniform): {len(rec.get('dead_experts', []))} |")
+    best = _best(rec.get("zero_shot", []))
+    if best:
+        lines += ["", "Held-out zero-shot accuracy (built-in tasks, evaluation split; best scoring function):", "",
+                  "| task | accuracy [95% CI] | scoring | majority | ceiling |", "|---|---|---|---:|---:|"]
+        for task, r in best.items():
+            lines.append(f"| {task} | {r['acc']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['scoring']} | "
+                         f"{r['majority']:.2f} | {r['ceiling']:.2f} |")
+    lines += ["", f"Recipe: `{rec['command']}` (workbench.family.recipe).", ""]
+    return "\n".join(lines)
+
+
+def write_card(rec: dict, model_dir: str | Path) -> Path:
+    path = Path(model_dir) / "README.md"
+    path.write_text(card_markdown(rec), encoding="utf-8")
+    return path
+
+
+def family_table(records: list[dict]) -> str:
+    """One markdown row per member: params, tokens, time, val loss, validator, experts check."""
+    lines = ["| model | params (active) | tokens | time | val loss | well_formed | dead experts |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in records:
+        v = r.get("validator") or {}
+        dead = "–" if r.get("expert_min_ratio") is None else str(len(r.get("dead_experts", [])))
+        lines.append(f"| {r['name']} | {r['params_total'] / 1e6:.2f}M ({r['params_active'] / 1e6:.2f}M) | "
+                     f"{r['tokens_seen'] / 1e6:.1f}M | {r['train_seconds']:.0f} s | {r['val_loss']:.3f} | "
+                     f"{v.get('well_formed', float('nan')):.3f} | {dead} |")
+    return "\n".join(lines) + "\n"
