@@ -22,8 +22,10 @@ def test_twins_match_active_parameters_and_share_one_budget():
         assert abs(moe[1] - dense[1]) / dense[1] < 0.01 and moe[0] > moe[1]
     assert abs(counts["encdec-4m"][0] - counts["dense-4m"][0]) / counts["dense-4m"][0] < 0.05
     assert abs(counts["encdec-12m"][0] - counts["dense-12m"][0]) / counts["dense-12m"][0] < 0.05
-    base = [m for m in FAMILY.values() if not m.base]
-    assert len({m.tokens for m in base}) == 1
+    decoders = [m for m in FAMILY.values() if not m.base and not m.preset.startswith("encdec")]
+    assert len({m.tokens for m in decoders}) == 1                    # one budget of seen tokens ...
+    assert {m.tokens for m in FAMILY.values() if m.preset.startswith("encdec") and not m.base} == \
+        {2 * decoders[0].tokens}                                     # ... and of predicted tokens for T5
     assert {m.base for m in FAMILY.values() if m.base} == {"dense-4m", "moe-4m", "encdec-4m"}
 
 

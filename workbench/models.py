@@ -2,15 +2,18 @@
 
 Here: `build_model()` (ModelConfig -> LlamaConfig | MixtralConfig | Qwen2MoeConfig -> randomly initialised
 model), `load_model()` (a workbench default, a local directory or a Hub name), `save_model()` (safetensors,
-atomic), `use_attention()` (switch eager/sdpa without reloading weights), `count_params()`.
+atomic), `supported_attention()` (an attention implementation the architecture has), `use_attention()`
+(switch eager/sdpa without reloading weights, refused when the model does not switch), `count_params()`.
 A saved model loads with plain `AutoModelForCausalLM.from_pretrained(dir)`: nothing here is custom code.
 Not here: training (`workbench.train`), routing losses (`workbench.moe`).
 """
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,11 +22,10 @@ import torch
 from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, LlamaConfig, MixtralConfig,
                           PreTrainedModel, Qwen2MoeConfig, T5Config)
 
-from .config import DEFAULT_MODELS, ModelConfig, get_preset
+from .config import DEFAULT_MODELS, MOE_ONLY, ModelConfig, get_preset
+from .errors import disk_full_guard
 from .loading import from_pretrained
 
-MOE_ONLY = {"num_local_experts", "num_experts_per_tok", "router_aux_loss_coef", "router_z_loss_coef",
-            "router_jitter_noise", "shared_expert_intermediate_size"}
 ENCODER_ONLY = {"bert", "roberta", "distilbert", "albert", "electra", "deberta", "deberta-v2", "xlm-roberta",
                 "modernbert", "camembert", "mpnet"}
 EXPERTS_IMPLEMENTATION = "eager"   # fastest on CPU for tiny experts; never "batched_mm" (far slower on CPU)
@@ -159,11 +161,24 @@ def count_params(model: PreTrainedModel) -> tuple[int, int]:
     return total, total - (n_exp - k) * per_expert * c.num_hidden_layers
 
 
+class AttentionSwitchRefused(ValueError):
+    """The model did not take the requested attention implementation in place."""
+
+
 @contextlib.contextmanager
 def use_attention(model: PreTrainedModel, implementation: str = "eager"):
-    """Temporarily switch the attention implementation (weights untouched), e.g. to read attention maps."""
+    """Temporarily switch the attention implementation (weights untouched), e.g. to read attention maps.
+
+    Raises AttentionSwitchRefused when the model keeps its old implementation (Falcon always stays on SDPA).
+    """
     before = model.config._attn_implementation
     model.set_attn_implementation(implementation)
+    if model.config._attn_implementation != implementation:
+        model.set_attn_implementation(before)
+        raise AttentionSwitchRefused(
+            f"{type(model).__name__} cannot switch its attention to {implementation!r} in place (it stays "
+            f"{model.config._attn_implementation!r}); load it with attn_implementation={implementation!r}, e.g. "
+            f"workbench.load_model(..., attn_implementation={implementation!r})")
     try:
         yield model
     finally:
@@ -171,17 +186,22 @@ def use_attention(model: PreTrainedModel, implementation: str = "eager"):
 
 
 def save_model(model: PreTrainedModel, tokenizer, out_dir: str | Path) -> Path:
-    """Write config + safetensors weights + tokenizer to `out_dir` atomically (temp dir, then rename)."""
+    """Write config + safetensors weights + tokenizer to `out_dir` atomically (temp dir, then rename); a full
+    disk raises DiskFull and leaves an existing `out_dir` as it was."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = None
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        replace_dir(tmp, out_dir)
+        with disk_full_guard(out_dir.parent, f"the model {out_dir.name}",
+                             f"{out_dir} is unchanged" if out_dir.exists() else ""):
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+            model.save_pretrained(tmp, safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            replace_dir(tmp, out_dir)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 
@@ -196,8 +216,30 @@ def replace_dir(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set: the Hub must not be contacted."""
+    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:          # noqa: BLE001 - an unusable cache holds nothing
+        return False
+
+
 def resolve(name_or_dir: str | Path) -> str:
-    """A workbench default name ('tiny-dense', 'tiny-moe'), a local directory, or a Hub model id (as is)."""
+    """A workbench default name ('tiny-dense', 'tiny-moe'), a local directory, or a Hub model id (as is).
+
+    Never waits on the network to report a bad name: FileNotFoundError at once, suggesting the closest
+    defaults, for a name that is no local folder and either is a near miss of a default ('tiny-dens'), cannot
+    be a Hub id (a path), or is not in the local Hub cache while HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE is set.
+    """
     if str(name_or_dir) in DEFAULT_MODELS:
         path = DEFAULT_MODELS[str(name_or_dir)]
         if not (path / "config.json").exists():
@@ -209,7 +251,36 @@ def resolve(name_or_dir: str | Path) -> str:
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"{path} holds no model: config.json is missing")
         return str(path)
-    return str(name_or_dir)
+    name = str(name_or_dir)
+    close = difflib.get_close_matches(name, list(DEFAULT_MODELS), n=2, cutoff=0.75)
+    hub_like = bool(HUB_ID.fullmatch(name)) and ".." not in name and "--" not in name
+    typo = hub_like and "/" not in name and bool(close)
+    offline_miss = hub_like and not typo and hub_offline() and not _in_hub_cache(name)
+    if hub_like and not typo and not offline_miss:
+        return name
+    why = "it is not a workbench default and no local folder"
+    if offline_miss:
+        why += (", and not a Hub model in the local cache while offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE "
+                "is set)")
+    hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
+    raise FileNotFoundError(f"no model {name!r}: {why}. {hint}Give a workbench default "
+                            f"({', '.join(DEFAULT_MODELS)}), a folder holding a saved model (config.json), "
+                            "or a Hub id (owner/name) when online")
+
+
+def supported_attention(config, requested: str = "sdpa") -> str:
+    """`requested` when the architecture of `config` implements it, else "eager" (every architecture has it).
+
+    E.g. BLOOM, Gemma-2, GPT-J, MPT and gpt-oss have no SDPA attention: "sdpa" becomes "eager" for them.
+    """
+    if requested in (None, "eager"):
+        return "eager"
+    try:
+        cls = auto_class(config)._model_mapping[type(config)]
+    except (KeyError, ValueError):
+        return requested               # an unknown class: let transformers decide (load_model retries)
+    flag = {"sdpa": "_supports_sdpa", "flex_attention": "_supports_flex_attn"}.get(requested)
+    return requested if flag is None or getattr(cls, flag, False) else "eager"
 
 
 def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str = "sdpa",
@@ -218,6 +289,8 @@ def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str 
 
     Code shipped with a model is never run unless `trust_remote_code=True`: a directory declaring some
     (`auto_map`) raises RemoteCodeRefused (see workbench.loading). `local_only` forbids any download.
+    `attn_implementation` falls back to "eager" for an architecture without it (supported_attention); ask
+    for "eager" to read attention weights. Encoder-only models are refused; encoder-decoders load as seq2seq.
     """
     from transformers import AutoConfig
     where = resolve(name_or_dir)
@@ -229,8 +302,8 @@ def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str 
                          "causal LM or an encoder-decoder (T5, BART)")
     tok = from_pretrained(AutoTokenizer, where, **kw)
     try:
-        model = from_pretrained(auto_class(config), where, attn_implementation=attn_implementation,
-                                dtype=dtype or torch.float32, **kw)
+        model = from_pretrained(auto_class(config), where, attn_implementation=supported_attention(
+            config, attn_implementation), dtype=dtype or torch.float32, **kw)
     except ValueError as err:          # an architecture without this attention implementation: its default
         if "attn_implementation" not in str(err) and "does not support" not in str(err):
             raise

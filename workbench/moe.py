@@ -4,15 +4,17 @@ Here:
 - `load_balance_loss()` in four conventions (`CONVENTIONS`), `z_loss()`, and `router_losses()` -> {"aux", "z"};
   the training loss adds `router_aux_loss_coef * aux + router_z_loss_coef * z` to the language-model loss
   itself, so the aux loss is really optimised (transformers only adds it when router logits are requested).
+- `moe_layers()` / `moe_blocks()`: the routed MoE blocks and their routers, found per layer by module type.
 - `prepare_for_training()` installs Expert Output Masking (fairseq/NLLB semantics) and an emulated Gating
-  Dropout as forward hooks on each MoE block's router (`mlp.gate`); `finalize_for_inference()` bakes EOM's
+  Dropout as forward hooks on each MoE block's router; `finalize_for_inference()` bakes EOM's
   inference scaling (1 - p) into the saved expert weights.
-Works on Mixtral-style blocks and Qwen2-MoE blocks (shared expert left untouched).
+Works on any transformers MoE whose router returns (logits, weights, expert ids); shared experts untouched.
 Not here: routing analyses (`workbench.probes.routing`).
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
@@ -91,36 +93,94 @@ def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attenti
     return values if per_layer else values.mean()
 
 
-def z_loss(router_logits: tuple[torch.Tensor, ...], per_layer: bool = False) -> torch.Tensor:
-    """ST-MoE router z-loss: mean over tokens (and layers) of logsumexp(logits)^2."""
+def z_loss(router_logits: tuple[torch.Tensor, ...], per_layer: bool = False, attention_mask=None) -> torch.Tensor:
+    """ST-MoE router z-loss: mean over tokens (and layers) of logsumexp(logits)^2.
+
+    `attention_mask` (batch, seq), 1 for real tokens: padding rows are left out of the mean, as in the
+    load-balancing loss (router logits are (batch * seq, experts) per layer, batch-major).
+    """
     if isinstance(router_logits, torch.Tensor):
         router_logits = (router_logits,)
-    if per_layer:
-        return torch.stack([torch.logsumexp(r.float(), -1).pow(2).mean() for r in router_logits])
-    logits = torch.cat([r.float() for r in router_logits], dim=0)   # (layers*tokens, experts)
-    return torch.logsumexp(logits, dim=-1).pow(2).mean()
+    sq = [torch.logsumexp(r.float(), -1).pow(2) for r in router_logits]            # per layer: (tokens,)
+    if attention_mask is None:
+        w = torch.ones_like(sq[0])
+    else:
+        w = attention_mask.reshape(-1).to(sq[0].device, torch.float32)
+        if w.numel() != sq[0].numel():
+            raise ValueError(f"attention_mask has {w.numel()} positions but the router logits have "
+                             f"{sq[0].numel()} tokens per layer")
+    per = torch.stack([(v * w).sum() / w.sum().clamp_min(1e-9) for v in sq])      # (layers,)
+    return per if per_layer else per.mean()
 
 
 def router_losses(router_logits: tuple[torch.Tensor, ...], config, attention_mask=None,
                   convention: str = "hf") -> dict[str, torch.Tensor]:
-    """{"aux": load-balancing loss in `convention` (see CONVENTIONS), "z": z-loss}."""
+    """{"aux": load-balancing loss in `convention` (see CONVENTIONS), "z": z-loss}; `attention_mask` (batch,
+    seq) leaves padding tokens out of both."""
     n_exp = getattr(config, "num_local_experts", None) or config.num_experts
     if router_logits and router_logits[0].shape[-1] != n_exp:
         raise ValueError(f"router logits have {router_logits[0].shape[-1]} experts but the config says {n_exp}")
     aux = load_balance_loss(router_logits, config.num_experts_per_tok, convention, attention_mask)
-    return {"aux": aux, "z": z_loss(router_logits)}
+    return {"aux": aux, "z": z_loss(router_logits, attention_mask=attention_mask)}
 
 
 # --------------------------------------------------------------------------- hooks on the MoE blocks
 
+@dataclass(frozen=True)
+class MoeLayer:
+    """One routed MoE block: its decoder-layer index, the block, and its router module.
+
+    The router's forward returns (router logits, top-k gate weights, top-k expert ids), as every transformers 5
+    MoE router does (Mixtral, Qwen2-MoE, OLMoE, DeepSeek-V2/V3, GraniteMoE, Jamba, gpt-oss).
+    """
+    layer: int
+    block: torch.nn.Module
+    router: torch.nn.Module
+    name: str = ""
+
+
+def _router_class(model):
+    """The router class transformers records `router_logits` from (output index 0), or None."""
+    rec = getattr(model, "_can_record_outputs", None) or {}
+    r = rec.get("router_logits") if isinstance(rec, dict) else None
+    cls = getattr(r, "target_class", None)
+    return cls if isinstance(cls, type) and getattr(r, "index", 0) == 0 else None
+
+
+def moe_layers(model) -> list[MoeLayer]:
+    """Every routed MoE block of `model`, found layer by layer from its router modules (dense layers, e.g.
+    DeepSeek's first layers or Jamba's alternate ones, are skipped; the indices are the decoder layers').
+
+    Routers are the modules of the class transformers records router logits from; without one, modules named
+    `gate`/`router` beside an `experts` module. Empty for a dense model.
+    """
+    cls = _router_class(model)
+    found = []
+    for name, mod in model.named_modules():
+        parent_name, _, leaf = name.rpartition(".")
+        if cls is not None:
+            if not isinstance(mod, cls):
+                continue
+        elif leaf not in ("gate", "router") or not hasattr(model.get_submodule(parent_name), "experts"):
+            continue
+        digits = [int(part) for part in name.split(".") if part.isdigit()]
+        found.append(MoeLayer(digits[0] if digits else len(found), model.get_submodule(parent_name), mod, name))
+    return found
+
+
 def moe_blocks(model) -> list[tuple[int, torch.nn.Module]]:
-    """(layer index, MoE block) for every decoder layer whose MLP is a routed MoE block (has .gate and .experts)."""
-    base = getattr(model, "model", model)
-    layers = getattr(base, "layers", None)
-    if layers is None:
-        raise ValueError(f"{type(model).__name__} has no .model.layers: not a decoder-only transformers model")
-    return [(i, layer.mlp) for i, layer in enumerate(layers)
-            if hasattr(getattr(layer, "mlp", None), "gate") and hasattr(layer.mlp, "experts")]
+    """(decoder-layer index, MoE block) for every routed MoE block (see moe_layers)."""
+    return [(m.layer, m.block) for m in moe_layers(model)]
+
+
+def router_outputs(router, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, weights, expert ids) from a router's forward output; ValueError naming an unknown router."""
+    if isinstance(output, (tuple, list)) and len(output) == 3 and all(isinstance(t, torch.Tensor) for t in output):
+        logits, weights, index = output
+        if not index.is_floating_point() and weights.shape == index.shape and logits.shape[:-1] == index.shape[:-1]:
+            return logits, weights, index
+    raise ValueError(f"unknown router {type(router).__name__}: its forward does not return (router logits, "
+                     "top-k weights, top-k expert ids), so the chosen experts cannot be read from it")
 
 
 def _expert_output_mask_hook(p: float):
@@ -165,20 +225,20 @@ def prepare_for_training(model, expert_output_mask_p: float = 0.0, gating_dropou
             raise ValueError(f"{name} must be in [0, 1), got {p}")
     if not (expert_output_mask_p or gating_dropout_p):
         return []
-    blocks = moe_blocks(model)
-    if not blocks:
+    layers = moe_layers(model)
+    if not layers:
         raise ValueError("expert output masking / gating dropout need an MoE model; this one has no MoE blocks")
     handles = []
-    for _, block in blocks:
+    for m in layers:
         if gating_dropout_p:
-            n_exp = block.gate.weight.shape[0]
+            n_exp = m.router.weight.shape[0]
             if gating_dropout_devices < 1 or n_exp % gating_dropout_devices:
                 raise ValueError(f"gating_dropout_devices={gating_dropout_devices} must divide the number of "
                                  f"experts {n_exp}")
-            handles.append(block.gate.register_forward_hook(
+            handles.append(m.router.register_forward_hook(
                 _gating_dropout_hook(gating_dropout_p, n_exp, gating_dropout_devices)))
         if expert_output_mask_p:   # after gating dropout, so a rerouted slot can still be masked
-            handles.append(block.gate.register_forward_hook(_expert_output_mask_hook(expert_output_mask_p)))
+            handles.append(m.router.register_forward_hook(_expert_output_mask_hook(expert_output_mask_p)))
     return handles
 
 

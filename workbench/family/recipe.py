@@ -47,7 +47,9 @@ class Member:
 FAMILY: dict[str, Member] = {m.name: m for m in (
     Member("dense-1m", "dense-1m"), Member("dense-4m", "dense-4m"), Member("dense-12m", "dense-12m"),
     Member("moe-1m", "moe-1m"), Member("moe-4m", "moe-4m"), Member("moe-12m", "moe-12m"),
-    Member("encdec-4m", "encdec-4m", lr=2e-3), Member("encdec-12m", "encdec-12m", lr=2e-3),
+    # the decoder predicts about half of each window (the rest is the encoder's prefix): twice the steps give
+    # encoder-decoders as many predicted tokens as the decoder-only members
+    Member("encdec-4m", "encdec-4m", steps=3000, lr=2e-3), Member("encdec-12m", "encdec-12m", steps=3000, lr=2e-3),
     Member("dense-4m-it", "dense-4m", steps=300, lr=1e-3, warmup=30, base="dense-4m"),
     Member("moe-4m-it", "moe-4m", steps=300, lr=1e-3, warmup=30, base="moe-4m"),
     Member("encdec-4m-it", "encdec-4m", steps=300, lr=7e-4, warmup=30, base="encdec-4m"),

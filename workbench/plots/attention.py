@@ -26,8 +26,9 @@ def labels(tokens) -> list[str]:
     return [f"{i}:{t}" for i, t in enumerate(tokens)]
 
 
-def normalize_map(m: np.ndarray, mode: str = "none") -> np.ndarray:
-    """A (query, key) map transformed for display (see NORMALIZATIONS); masked (future) keys become NaN."""
+def normalize_map(m: np.ndarray, mode: str = "none", causal: bool = True) -> np.ndarray:
+    """A (query, key) map transformed for display (see NORMALIZATIONS); when `causal`, the masked (future)
+    keys become NaN; bidirectional maps keep every cell."""
     if mode not in NORMALIZATIONS:
         raise ValueError(f"unknown normalisation {mode!r}; choose one of {', '.join(NORMALIZATIONS)}")
     m = np.array(m, dtype=np.float64)
@@ -38,12 +39,14 @@ def normalize_map(m: np.ndarray, mode: str = "none") -> np.ndarray:
         m = m / np.maximum(m.sum(-1, keepdims=True), 1e-12)
     elif mode == "log":
         m = np.log10(np.clip(m, 1e-6, None))
-    m[np.triu_indices(m.shape[0], 1)] = np.nan          # causal mask: nothing to show above the diagonal
+    if causal:
+        m[np.triu_indices(m.shape[0], 1)] = np.nan      # causal mask: nothing to show above the diagonal
     return m
 
 
 def causal_mask_shape(n: int, color: str = "white") -> dict:
-    """A staircase polygon covering the cells above the diagonal of an n x n heat map (future keys).
+    """A staircase polygon covering the cells above the diagonal of an n x n heat map (future keys); only for
+    causal records (`rec.causal`).
 
     For FigureWidgets: NaN cannot cross the widget's JSON channel, so the widget sends zeros and masks them.
     """
@@ -58,7 +61,7 @@ def causal_mask_shape(n: int, color: str = "white") -> dict:
 def heatmap_z(rec, layer: int, head: int | None = None, norm: str = "none") -> np.ndarray:
     """The array `attention_heatmap` shows: one head, or the mean over heads when head is None."""
     m = rec.layer_mean(layer) if head is None else rec.head(layer, head)
-    return normalize_map(m, norm)
+    return normalize_map(m, norm, getattr(rec, "causal", True))
 
 
 def heatmap_title(rec, layer: int, head: int | None) -> str:
@@ -166,7 +169,8 @@ def rollout_heatmap(rr, kind: str = "rollout", layer: int = -1, colorscale: str 
     else:
         raise ValueError(f"kind must be 'rollout' or 'flow', got {kind!r}")
     z = np.array(z, dtype=float)
-    z[np.triu_indices(z.shape[0], 1)] = np.nan
+    if getattr(rr, "causal", True):
+        z[np.triu_indices(z.shape[0], 1)] = np.nan
     lab = labels(rr.tokens)
     fig = go.Figure(go.Heatmap(z=z, x=lab, y=lab, zmin=0, colorscale=colorscale,
                                hovertemplate="output %{y}<br>input %{x}<br>%{z:.3f}<extra></extra>"))

@@ -79,7 +79,18 @@ def target_logprobs(model, ids: list[int], target: list[int]) -> np.ndarray:
     return lp[pos, torch.tensor(target)].cpu().numpy()
 
 
+def check_causal_lm(model) -> None:
+    """Refuse models whose targets do not follow their inputs in one sequence (encoder-decoders, encoders)."""
+    from .attention import is_encoder_only
+    if getattr(model.config, "is_encoder_decoder", False) or is_encoder_only(model):
+        kind = "an encoder-decoder" if getattr(model.config, "is_encoder_decoder", False) else "an encoder-only model"
+        raise ValueError(f"attribution explains a causal LM's next tokens by its input tokens; "
+                         f"{type(model).__name__} is {kind}, whose outputs do not continue its input sequence: "
+                         "not supported (use a decoder-only model)")
+
+
 def _prepare(model, tok, text: str, target, add_bos: bool):
+    check_causal_lm(model)
     n_max = context_window(model)
     ids, notes = encode(tok, text, add_bos=add_bos, model=model, max_tokens=n_max - 1)
     tgt = _target_ids(model, tok, ids, target)
@@ -106,6 +117,32 @@ def _baseline_id(tok, baseline) -> int:
     return 0
 
 
+def ig_baseline(model, tok, baseline=None) -> tuple[int, list[str]]:
+    """(baseline token id, notes) for integrated gradients.
+
+    A token whose embedding row is zero (PAD in many models: `padding_idx`) is a degenerate baseline: the
+    first normalisation layer divides by ~sqrt(eps) near a zero input, so the path integral has a spike at
+    the baseline that a Riemann sum misses and completeness fails however many steps. The default (PAD) then
+    moves to the first of UNK / EOS / BOS with a non-zero row; an explicit zero-row `baseline` is kept, with
+    a note.
+    """
+    rows = model.get_input_embeddings().weight
+
+    def zero(i: int) -> bool:
+        return 0 <= i < rows.shape[0] and not bool(rows[i].detach().abs().sum())
+    chosen = _baseline_id(tok, baseline)
+    if not zero(chosen):
+        return chosen, []
+    why = (f"token {chosen}'s input embedding is all zeros, a degenerate integrated-gradients baseline (the "
+           "first normalisation has an unbounded gradient at zero, so completeness fails however many steps)")
+    if baseline is None:
+        for name in ("unk_token_id", "eos_token_id", "bos_token_id"):
+            other = getattr(tok, name, None)
+            if other is not None and not zero(int(other)):
+                return int(other), [f"{why}; used {name.replace('_token_id', '').upper()} (id {other}) instead"]
+    return chosen, [f"{why}; pass a token with a non-zero embedding as `baseline`"]
+
+
 # ----------------------------------------------------------------------------- methods
 
 def _ig(model, tok, ids, tgt, n_steps: int, baseline) -> dict:
@@ -119,7 +156,8 @@ def _ig(model, tok, ids, tgt, n_steps: int, baseline) -> dict:
     x = torch.tensor([full], device=_device(model))
     base = x.clone()
     fixed = _fixed_positions(tok, ids)
-    base[0, [i for i in range(n_in) if i not in fixed]] = _baseline_id(tok, baseline)
+    base_id, notes = ig_baseline(model, tok, baseline)
+    base[0, [i for i in range(n_in) if i not in fixed]] = base_id
 
     def forward(inp, j):
         lp = model(input_ids=inp).logits.float().log_softmax(-1)   # (batch, T, vocab)
@@ -135,7 +173,7 @@ def _ig(model, tok, ids, tgt, n_steps: int, baseline) -> dict:
     with torch.no_grad():
         base_lp = target_logprobs(model, base[0, :n_in].tolist(), tgt)
     return dict(token_attr=np.stack(rows), baseline_logprob=float(base_lp.sum()), delta=float(sum(deltas)),
-                meta={"n_steps": n_steps, "baseline_token": _baseline_id(tok, baseline)})
+                meta={"n_steps": n_steps, "baseline_token": base_id}, notes=notes)
 
 
 def _ids_input(ids: list[int], tok, baseline: int, skip: set[int]):
@@ -175,6 +213,7 @@ def attribute_ids(model, tok, ids: list[int], target: list[int], method: str = "
         raise ValueError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
     if not ids or not target:
         raise ValueError("attribution needs at least one prompt token and one target token")
+    check_causal_lm(model)
     was_training = model.training
     model.eval()
     try:
@@ -182,9 +221,10 @@ def attribute_ids(model, tok, ids: list[int], target: list[int], method: str = "
             else _fa(model, tok, ids, target, baseline)
     finally:
         model.train(was_training)
+    notes = tuple(notes) + tuple(out.pop("notes", ()))
     return AttributionRecord(method=method, input_tokens=tuple(token_labels(tok, ids)),
                              target_tokens=tuple(token_labels(tok, target)),
-                             target_logprob=target_logprobs(model, ids, target), warnings=tuple(notes),
+                             target_logprob=target_logprobs(model, ids, target), warnings=notes,
                              model_name=name or getattr(model.config, "name_or_path", "") or type(model).__name__,
                              **out)
 
@@ -194,7 +234,8 @@ def integrated_gradients(model, tok, text: str, target=None, n_steps: int = 32, 
     """Layer integrated gradients of the target's log-probability w.r.t. the input embeddings.
 
     target: None (the model's greedy next token), a token id, a continuation string, or a list of ids.
-    baseline: token id that replaces every prompt token (BOS kept) on the straight-line path; default PAD.
+    baseline: token id that replaces every prompt token (BOS kept) on the straight-line path; default PAD, or
+    UNK/EOS/BOS when PAD's embedding row is zero (a degenerate baseline; see ig_baseline, noted in warnings).
     `record.delta` is the completeness gap; raise `n_steps` when it is large. For MoE models top-k routing
     makes f jump along the path, so part of the gap is not a discretisation error and more steps won't close it.
     """

@@ -2,9 +2,10 @@
 
 Here: `residual_attention()` (heads aggregated, residual added, rows renormalised), `attention_rollout()`,
 `attention_flow()` (max-flow over the layered graph) and `RolloutRecord` / `rollout_record()`.
-Both work on causal models: every matrix stays lower-triangular, because a token never receives from a
-later one. Inputs are `(layer, head, query, key)` arrays, e.g. `AttentionRecord.weights`; for GQA models
-these are already per query head.
+On causal models every matrix stays lower-triangular, because a token never receives from a later one;
+bidirectional (encoder) attention gives full matrices (`causal=False` for flow). Inputs are
+`(layer, head, query, key)` arrays, e.g. `AttentionRecord.weights`; for GQA models these are already per
+query head.
 Not here: raw attention (`probes.attention`), plots (`workbench.plots.attention`).
 """
 from __future__ import annotations
@@ -48,13 +49,13 @@ def attention_rollout(weights: np.ndarray, head_agg: str = "mean", residual: flo
     return out
 
 
-def _flow_graph(a: np.ndarray, upto: int):
-    """Sparse capacity matrix of the layered graph over positions 0..upto: node (l, t) has index l*n + t.
+def _flow_graph(a: np.ndarray, n: int):
+    """Sparse capacity matrix of the layered graph over positions 0..n-1: node (l, t) has index l*n + t.
 
     Edge (l-1, k) -> (l, q) carries capacity Ã^l[q, k] (k <= q for a causal model).
     """
     from scipy.sparse import coo_matrix
-    n_l, n = a.shape[0], upto + 1
+    n_l = a.shape[0]
     rows, cols, caps = [], [], []
     for layer in range(n_l):
         q, k = np.nonzero(a[layer, :n, :n] > 0)
@@ -66,14 +67,16 @@ def _flow_graph(a: np.ndarray, upto: int):
                       shape=(size, size)).tocsr()
 
 
-def flow_to(a: np.ndarray, query: int, normalize: bool = True) -> np.ndarray:
-    """Max-flow from every input token (layer 0) to output position `query` (after the last layer): (T,)."""
+def flow_to(a: np.ndarray, query: int, normalize: bool = True, causal: bool = True) -> np.ndarray:
+    """Max-flow from every input token (layer 0) to output position `query` (after the last layer): (T,).
+
+    Causal: only positions <= query can carry flow, so the graph stops there; otherwise all positions."""
     from scipy.sparse.csgraph import maximum_flow
     n_l, t = a.shape[0], a.shape[-1]
     if not 0 <= query < t:
         raise IndexError(f"query {query} is out of range: the sequence has positions 0..{t - 1}")
-    graph = _flow_graph(a, query)
-    n = query + 1
+    n = query + 1 if causal else t
+    graph = _flow_graph(a, n)
     sink = n_l * n + query
     out = np.zeros(t)
     for k in range(n):
@@ -84,16 +87,17 @@ def flow_to(a: np.ndarray, query: int, normalize: bool = True) -> np.ndarray:
 
 
 def attention_flow(weights: np.ndarray, head_agg: str = "mean", residual: float = 0.5, query: int | None = None,
-                   normalize: bool = True) -> np.ndarray:
+                   normalize: bool = True, causal: bool = True) -> np.ndarray:
     """Attention flow: F[q, k] = max-flow from input k to output q over the layers, edge capacities Ã.
 
-    `query` given: only that row, shape (T,). Otherwise (T, T), lower-triangular. `normalize` scales each
-    row to sum 1 (as in the paper's code). Cost grows as T^2 max-flow problems: use `query` for long inputs.
+    `query` given: only that row, shape (T,). Otherwise (T, T), lower-triangular when `causal`. `normalize`
+    scales each row to sum 1 (as in the paper's code). Cost grows as T^2 max-flow problems: use `query` for
+    long inputs.
     """
     a = residual_attention(weights, head_agg, residual)
     if query is not None:
-        return flow_to(a, query, normalize)
-    return np.stack([flow_to(a, q, normalize) for q in range(a.shape[-1])])
+        return flow_to(a, query, normalize, causal)
+    return np.stack([flow_to(a, q, normalize, causal) for q in range(a.shape[-1])])
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,12 +108,14 @@ class RolloutRecord:
     flow: np.ndarray | None      # (q, k) attention flow through all layers, or None when not computed
     head_agg: str = "mean"
     model_name: str = "model"
+    causal: bool = True          # False for bidirectional (encoder) attention: nothing is masked in plots
 
 
 def rollout_record(rec, head_agg: str = "mean", flow: bool | None = None, max_flow_tokens: int = 48) -> RolloutRecord:
     """Rollout of an AttentionRecord; flow too when `flow` is True (default: only up to `max_flow_tokens`)."""
     if flow is None:
         flow = rec.n_tokens <= max_flow_tokens
+    causal = getattr(rec, "causal", True)
     return RolloutRecord(tokens=rec.tokens, rollout=attention_rollout(rec.weights, head_agg),
-                         flow=attention_flow(rec.weights, head_agg) if flow else None,
-                         head_agg=head_agg, model_name=rec.model_name)
+                         flow=attention_flow(rec.weights, head_agg, causal=causal) if flow else None,
+                         head_agg=head_agg, model_name=rec.model_name, causal=causal)

@@ -4,7 +4,9 @@ Here: `RoutingRecord`, `routing_record()` (one or many texts, batched), `corpus_
 group tags such as lang/domain, char spans for parallel records), `check_routing()` (self-checks).
 Statistics live in `routing_stats` (load, losses, group distributions, similarity) and `routing_analyses`
 (OLMoE/Mixtral analyses, expert ablation); both are re-exported here.
-Only `output_router_logits=True` outputs are read, never internal module paths (which move between versions).
+The record is read from each MoE layer's router module (found by `workbench.moe.moe_layers`): its own
+logits, chosen experts and gate weights, so any routing rule (softmax, sigmoid, grouped, bias-corrected) is
+recorded as the model applies it.
 Not here: plotting (`workbench.plots.routing`), training-time losses (`workbench.moe`).
 """
 from __future__ import annotations
@@ -25,10 +27,10 @@ class RoutingRecord:
     doc: np.ndarray              # (T,) index of the text each token came from
     logits: np.ndarray           # (L, T, E) router logits, float32
     topk: np.ndarray             # (L, T, k) chosen experts, best first
-    weights: np.ndarray          # (L, T, k) gate weights as the model applies them (renormalised or not)
+    weights: np.ndarray          # (L, T, k) gate weights as the model applies them (renormalised, scaled or not)
     layers: tuple[int, ...]      # decoder-layer index of each MoE layer
     top_k: int
-    renormalised: bool           # True when the top-k gate weights are renormalised to sum 1 (Mixtral)
+    renormalised: bool           # True when every token's top-k gate weights sum to 1 (Mixtral, not OLMoE)
     groups: dict = field(default_factory=dict)   # label name -> (T,) array of str ("" = unlabelled)
     model_name: str = ""
     architecture: str = ""       # e.g. "MixtralForCausalLM"; checked before comparing checkpoints
@@ -71,22 +73,31 @@ class RoutingRecord:
 
 
 def moe_info(model) -> dict:
-    """{"n_experts", "top_k", "renormalised", "layers"} of an HF MoE causal LM; clear error for a dense model."""
+    """{"n_experts", "top_k", "renormalised", "layers", "routers"} of an HF MoE model; clear error for a dense one.
+
+    `layers` are the decoder-layer indices of the MoE blocks (see workbench.moe.moe_layers); "renormalised"
+    is the config's rule (the record reads it from the weights the router returns).
+    """
+    from ..moe import moe_layers
     c = model.config
-    n_exp = getattr(c, "num_local_experts", None) or getattr(c, "num_experts", None)
-    if not n_exp:
-        raise ValueError(f"{type(model).__name__} is not a mixture-of-experts model (no num_local_experts / "
-                         "num_experts in its config): the routing explorer needs an MoE model such as "
-                         "workbench.models.load_model('tiny-moe') or testing.tiny_model('moe')")
+    layers = moe_layers(model)
+    if not layers:
+        if any(getattr(c, k, None) for k in ("num_local_experts", "num_experts", "n_routed_experts")):
+            raise ValueError(f"{type(model).__name__} declares experts but no router module was found (a router "
+                             "class transformers records router logits from, or a `gate`/`router` beside `experts`)"
+                             ": this MoE layout is not supported by the routing probes")
+        raise ValueError(f"{type(model).__name__} is not a mixture-of-experts model (no router modules): the "
+                         "routing explorer needs an MoE model such as workbench.models.load_model('tiny-moe') or "
+                         "testing.tiny_model('moe')")
+    router = layers[0].router
+    weight = getattr(router, "weight", None)
+    n_exp = getattr(router, "num_experts", None) or (weight.shape[0] if isinstance(weight, torch.Tensor) else None) \
+        or getattr(c, "num_local_experts", None) or getattr(c, "num_experts", None)
+    top_k = getattr(router, "top_k", None) or c.num_experts_per_tok
     renorm = getattr(c, "norm_topk_prob", None)
     renorm = True if renorm is None and hasattr(c, "num_local_experts") else bool(renorm)
-    n = c.num_hidden_layers
-    if hasattr(c, "decoder_sparse_step"):       # Qwen2-MoE: MoE only every `step` layers, minus mlp_only_layers
-        step = c.decoder_sparse_step or 1
-        layers = tuple(i for i in range(n) if i not in (c.mlp_only_layers or []) and (i + 1) % step == 0)
-    else:
-        layers = tuple(range(n))
-    return {"n_experts": int(n_exp), "top_k": int(c.num_experts_per_tok), "renormalised": renorm, "layers": layers}
+    return {"n_experts": int(n_exp), "top_k": int(top_k), "renormalised": renorm,
+            "layers": tuple(m.layer for m in layers), "routers": tuple(m.router for m in layers)}
 
 
 def _chunks(ids: list[int], size: int):
@@ -94,23 +105,43 @@ def _chunks(ids: list[int], size: int):
 
 
 @torch.no_grad()
-def _run(model, batch_ids: list[list[int]], pad_id: int):
-    """Forward a right-padded batch; return router logits (L, n_real, E), pred ids (n_real,), flat keep mask."""
+def _run(model, batch_ids: list[list[int]], pad_id: int, routers):
+    """Forward a right-padded batch; return per MoE layer the router's (logits, weights, expert ids) of the real
+    tokens, each (L, n_real, .), and the pred ids (n_real,)."""
+    from ..moe import router_outputs
     width = max(len(x) for x in batch_ids)
     ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
     att = torch.zeros_like(ids)
     for i, x in enumerate(batch_ids):
         ids[i, :len(x)] = torch.tensor(x)
         att[i, :len(x)] = 1
-    # no attention_mask: padding is on the right and attention is causal, so real tokens never see pads, and
-    # skipping the mask keeps the fast causal attention path (an explicit mask is several times slower on CPU)
-    out = model(input_ids=ids, output_router_logits=True)
-    if not out.router_logits:
-        raise ValueError("the model returned no router logits: is it an MoE model with output_router_logits?")
+    seen: dict = {}
+
+    def hook(module, args, output):
+        seen.setdefault(id(module), router_outputs(module, output))
+    handles = [r.register_forward_hook(hook) for r in routers]
+    try:
+        # no attention_mask: padding is on the right and attention is causal, so real tokens never see pads, and
+        # skipping the mask keeps the fast causal attention path (an explicit mask is several times slower on CPU)
+        out = model(input_ids=ids)
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [i for i, r in enumerate(routers) if id(r) not in seen]
+    if missing:
+        raise ValueError(f"MoE layers {missing} did not run their router during the forward pass")
     keep = att.reshape(-1).bool()                                             # (B*S,)
-    logits = torch.stack([r.reshape(-1, r.shape[-1])[keep] for r in out.router_logits]).float()  # (L, n, E)
+    parts = []
+    for j in range(3):
+        rows = [seen[id(r)][j] for r in routers]
+        if any(x.shape[0] != keep.numel() for x in rows):
+            raise ValueError(f"unknown router layout: {type(routers[0]).__name__} returns {rows[0].shape[0]} rows "
+                             f"for {keep.numel()} tokens")
+        parts.append(torch.stack([x.reshape(keep.numel(), -1)[keep] for x in rows]))
+    logits, weights, index = parts[0].float(), parts[1].float(), parts[2].long()
+    order = weights.argsort(dim=-1, descending=True, stable=True)              # best first (DeepSeek: unsorted)
     pred = out.logits.argmax(-1).reshape(-1)[keep]                            # (n,)
-    return logits, pred
+    return logits, weights.gather(-1, order), index.gather(-1, order), pred
 
 
 def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None = None, batch_size: int = 32,
@@ -121,8 +152,7 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
     groups: optional {label name: one label per text} (e.g. {"lang": ["en", "xx"]}) spread to its tokens.
     token_groups: optional {label name: one label per token of the concatenated texts} (overrides groups).
     Long texts are cut into windows of `max_length` tokens (default: the model's context).
-    Top-k and gate weights are recomputed from the router logits exactly as the model's router does:
-    softmax -> top-k -> renormalise (Mixtral; Qwen2-MoE when norm_topk_prob).
+    Logits, chosen experts and gate weights are the router modules' own outputs (slots sorted best first).
     experts_implementation: run the experts with this transformers implementation for the pass (e.g.
     "grouped_mm", about 2x faster than "eager" on CPU for large batches; equal up to float rounding).
     """
@@ -155,21 +185,21 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
         pieces = {}
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
-            logits, pred = _run(model, [windows[i] for i in idx], pad)
+            logits, weights, topk, pred = _run(model, [windows[i] for i in idx], pad, info["routers"])
             off = 0
             for i in idx:
                 n = len(windows[i])
-                pieces[i] = (logits[:, off:off + n], pred[off:off + n])
+                pieces[i] = (logits[:, off:off + n], weights[:, off:off + n], topk[:, off:off + n], pred[off:off + n])
                 off += n
     finally:
         model.train(was_training)
         if experts_implementation and before and experts_implementation != before:
             model.set_experts_implementation(before)
-    logits = torch.cat([pieces[i][0] for i in range(len(windows))], dim=1)    # (L, T, E) in text order
-    pred = torch.cat([pieces[i][1] for i in range(len(windows))])
+    logits, weights, topk = (torch.cat([pieces[i][j] for i in range(len(windows))], dim=1) for j in range(3))
+    pred = torch.cat([pieces[i][3] for i in range(len(windows))])                # (L, T, .) in text order
     token_ids = np.concatenate([np.asarray(w, np.int64) for w in windows])
     doc = np.concatenate([np.full(len(w), owner[i], np.int64) for i, w in enumerate(windows)])
-    topk, weights = gate_from_logits(logits, info["top_k"], info["renormalised"])
+    renormalised = bool(torch.allclose(weights.sum(-1), torch.ones(()), atol=1e-4))
     labels = {}
     for name, per_text in (groups or {}).items():
         if len(per_text) != len(texts):
@@ -181,14 +211,15 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
         labels[name] = np.asarray(["" if v is None else str(v) for v in per_token], dtype=object)
     return RoutingRecord(tokens=tokenizer.convert_ids_to_tokens(token_ids.tolist()), token_ids=token_ids,
                          pred_ids=pred.numpy().astype(np.int64), doc=doc, logits=logits.numpy(),
-                         topk=topk.numpy(), weights=weights.numpy(), layers=info["layers"], top_k=info["top_k"],
-                         renormalised=info["renormalised"], groups=labels,
+                         topk=topk.numpy(), weights=weights.numpy(), layers=info["layers"], top_k=topk.shape[-1],
+                         renormalised=renormalised, groups=labels,
                          model_name=str(getattr(model.config, "_name_or_path", "")),
                          architecture=(model.config.architectures or [type(model).__name__])[0])
 
 
 def gate_from_logits(logits: torch.Tensor, top_k: int, renormalise: bool):
-    """(top-k expert ids, gate weights) from router logits (..., E): softmax -> top-k [-> renormalise]."""
+    """(top-k expert ids, gate weights) from router logits (..., E) under Mixtral's rule: softmax -> top-k
+    [-> renormalise]. Other routers differ (records read the router's own choice instead)."""
     probs = torch.as_tensor(logits).float().softmax(-1)
     w, idx = probs.topk(top_k, dim=-1)
     if renormalise:

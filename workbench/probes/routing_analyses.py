@@ -172,21 +172,67 @@ def consecutive_same_expert(rec) -> pd.DataFrame:
                                        "overlap_topk", "random_overlap_topk"])
 
 
-def _mask_hook(expert: int | None, rows_per_copy: int, renormalise: bool, mode: str):
-    """Gate hook for a batch of E copies: copy b (rows b*S..) has expert b masked; `expert` fixes one for all."""
-    def hook(module, args, output):
-        logits, weights, index = output
-        n = index.shape[0]
-        banned = (torch.arange(n) // rows_per_copy) if expert is None else torch.full((n,), expert)
-        hit = index == banned[:, None]                                              # (n, k)
-        if mode == "drop":                                  # zero that expert's output for the token
-            return logits, weights * (~hit).to(weights.dtype), index
-        z = logits.float().clone()                          # reroute: the token picks its next-best expert
-        z[torch.arange(n), banned] = float("-inf")
-        w, idx = z.softmax(-1).topk(index.shape[1], dim=-1)
-        if renormalise:
+REROUTE_RULES = ("softmax", "softmax, renormalised", "softmax of the top-k logits")
+
+
+def reroute_rule(router, logits: torch.Tensor, weights: torch.Tensor, index: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """(rule, scale) that reproduces this router's (weights, index) from its logits, so a banned expert's tokens
+    can take their next-best expert as the router itself would pick and weigh it. The choice must be the top-k
+    of the logits and the weights `scale` x softmax (over all experts), x renormalised softmax, or softmax of the
+    chosen logits; ValueError naming the router otherwise (e.g. DeepSeek-V3's sigmoid, grouped, bias-corrected)."""
+    z = logits.float()
+    k = index.shape[-1]
+    w = weights.float()
+    chosen = torch.zeros_like(z, dtype=torch.bool).scatter_(1, index, True)
+    best = torch.zeros_like(chosen).scatter_(1, z.topk(k, dim=-1).indices, True)
+    if torch.equal(chosen, best):
+        p = z.softmax(-1).gather(1, index)
+        for rule, base in zip(REROUTE_RULES, (p, p / p.sum(-1, keepdim=True), z.gather(1, index).softmax(-1))):
+            scale = (w / base.clamp_min(1e-30)).mean()
+            if torch.allclose(w, scale * base, rtol=1e-4, atol=1e-6):
+                return rule, scale
+    raise ValueError(f"mode='reroute' needs a router that picks the top-k of its logits with softmax gate weights; "
+                     f"{type(router).__name__} routes otherwise (e.g. sigmoid scores, expert groups or a bias "
+                     "correction), so its next-best expert is unknown: use mode='drop'")
+
+
+def _reroute(logits, banned, k: int, rule: str, scale):
+    """Next-best experts and their weights for rows whose expert `banned` is excluded from the choice only."""
+    z = logits.float().clone()
+    z[torch.arange(z.shape[0]), banned] = float("-inf")
+    idx = z.topk(k, dim=-1).indices
+    if rule == REROUTE_RULES[2]:
+        w = logits.float().gather(1, idx).softmax(-1)
+    else:
+        w = logits.float().softmax(-1).gather(1, idx)           # the router's own probabilities, all experts
+        if rule == REROUTE_RULES[1]:
             w = w / w.sum(-1, keepdim=True)
-        return logits, w.to(weights.dtype), idx
+    return scale * w, idx
+
+
+def _mask_hook(rows_per_copy: int, n_copies: int, mode: str):
+    """Router hook for a batch of copies: copy b (rows b*S..) has expert b masked, the last copy none.
+
+    Only the rows (tokens) that chose the masked expert change; every other row keeps the router's output.
+    """
+    from ..moe import router_outputs
+
+    def hook(module, args, output):
+        logits, weights, index = router_outputs(module, output)
+        n = index.shape[0]
+        banned = torch.arange(n, device=index.device) // rows_per_copy
+        banned = torch.where(banned < n_copies - 1, banned, -1)                   # last copy: the unmasked base
+        hit = index == banned[:, None]                                           # (n, k)
+        rows = hit.any(-1)
+        if not rows.any():
+            return None
+        if mode == "drop":                                  # zero that expert's output for the token
+            return logits, weights.masked_fill(hit, 0), index
+        rule, scale = reroute_rule(module, logits, weights, index)
+        new_w, new_i = _reroute(logits[rows], banned[rows], index.shape[1], rule, scale)
+        weights, index = weights.clone(), index.clone()
+        weights[rows], index[rows] = new_w.to(weights.dtype), new_i
+        return logits, weights, index
     return hook
 
 
@@ -194,16 +240,20 @@ def _mask_hook(expert: int | None, rows_per_copy: int, renormalise: bool, mode: 
 def expert_ablation(model, tokenizer, text: str, layer: int, mode: str = "drop") -> dict:
     """Change in log p(next token) per token when each expert of MoE layer `layer` is masked: (T-1, E).
 
-    mode="drop" zeroes the expert's weighted output for the tokens that chose it (others reroute nothing);
-    mode="reroute" bans it from the router so those tokens take their next-best expert.
-    delta[t, e] = log p_masked(x_{t+1} | x_<=t) - log p(x_{t+1} | x_<=t); 0 where e was not chosen upstream.
+    `layer` is the MoE layer's position (0..n-1, as in RoutingRecord); "decoder_layer" in the result is its
+    decoder-layer index. mode="drop" zeroes the expert's weighted output for the tokens that chose it;
+    mode="reroute" bans it from those tokens' choice so they take their next-best expert, weighted by the
+    router's own rule (refused for routers whose rule is not a softmax top-k, see reroute_rule).
+    delta[t, e] = log p_masked(x_{t+1} | x_<=t) - log p(x_{t+1} | x_<=t); exactly 0 where e was not chosen upstream
+    (the unmasked copy runs in the same batch, and tokens that did not choose e keep their routing).
     """
-    from ..moe import moe_blocks
+    from ..moe import moe_layers
     from .routing import moe_info
     info = moe_info(model)
-    blocks = moe_blocks(model)
-    if not 0 <= layer < len(blocks):
-        raise ValueError(f"unknown layer {layer}: the model has MoE layers 0..{len(blocks) - 1}")
+    layers = moe_layers(model)
+    if not isinstance(layer, (int, np.integer)) or not 0 <= layer < len(layers):
+        raise ValueError(f"unknown layer {layer}: the model has MoE layers 0..{len(layers) - 1} "
+                         f"(decoder layers {[m.layer for m in layers]})")
     if mode not in ("drop", "reroute"):
         raise ValueError(f"mode must be 'drop' or 'reroute', got {mode!r}")
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
@@ -216,13 +266,13 @@ def expert_ablation(model, tokenizer, text: str, layer: int, mode: str = "drop")
         return lp.gather(-1, batch[:, 1:, None])[..., 0]                           # (B, S-1)
     was_training = model.training
     model.eval()
-    base = logp(ids)[0]
-    handle = blocks[layer][1].gate.register_forward_hook(_mask_hook(None, S, info["renormalised"], mode))
+    handle = layers[layer].router.register_forward_hook(_mask_hook(S, E + 1, mode))
     try:
-        masked = logp(ids.repeat(E, 1))                                              # (E, S-1)
+        out = logp(ids.repeat(E + 1, 1).to(next(model.parameters()).device)).cpu()   # (E + 1, S-1)
     finally:
         handle.remove()
         model.train(was_training)
+    masked, base = out[:E], out[E]
     toks = tokenizer.convert_ids_to_tokens(ids[0].tolist())
     return {"delta": (masked - base).T.numpy(), "base": base.numpy(), "targets": toks[1:], "context": toks[:-1],
-            "layer": layer, "mode": mode}
+            "layer": layer, "decoder_layer": layers[layer].layer, "mode": mode}

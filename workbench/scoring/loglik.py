@@ -6,12 +6,18 @@ Not here: turning log-likelihoods into predictions (`functions.py`).
 
 Rules copied from lm-evaluation-harness 0.4.13 so the numbers match it:
 * trailing whitespace of the context moves to the start of the continuation;
-* causal: encode context+continuation once and split at the length of the encoded context;
+* causal: encode context+continuation once and split at the length of the encoded context ("joint");
+  when the continuation's first token merges with the end of the context ("Once upon a ti" + "me"), that
+  split drops part of the continuation: a TokenMergeWarning names an example, and split_rule="separate"
+  encodes context and continuation separately instead;
   seq2seq: encode both separately, the continuation without special tokens (no EOS scored);
 * an empty context becomes [BOS] (EOS if there is none), split off the continuation if it starts with it;
 * over-long inputs are left-truncated to max_length + 1 tokens (minus the last), with a warning.
 Speed: each distinct context runs once; its key/value cache (decoder-only) or encoder states
 (encoder-decoder) are reused by all its continuations, and many contexts share one padded batch.
+Only for architectures checked to give the same numbers that way (`PACKABLE`), and for sliding-window models
+only while a batch fits the window; the others (ALiBi, recurrent hybrids such as Jamba, unchecked types) take
+the exact path: one plain forward per context+continuation (`ContextScorer.exact_reason` says why).
 Premise terms (BOS, generic, domain, content-free) are computed once per label, not per example.
 """
 from __future__ import annotations
@@ -25,6 +31,11 @@ import torch
 from .tasks import Task
 
 TOKENIZER_INFINITY = 1e29
+SPLIT_RULES = ("joint", "separate")
+
+
+class TokenMergeWarning(UserWarning):
+    """Under the joint split rule, a continuation's first token merged with the end of its context."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,10 @@ class ContextScorer:
     """Scores (context, continuation) string pairs with one forward pass per distinct context."""
 
     def __init__(self, model, tokenizer, max_length: int | None = None, batch_tokens: int = 8192,
-                 pack_tokens: int = 256):
+                 pack_tokens: int = 256, split_rule: str = "joint"):
+        if split_rule not in SPLIT_RULES:
+            raise ValueError(f"split_rule must be one of {SPLIT_RULES}, got {split_rule!r}")
+        self.split_rule = split_rule          # joint: lm-eval's split of one encoding; separate: two encodings
         self.model, self.tok = model.eval(), tokenizer
         self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
         self.max_length = max_length or max_length_of(model, tokenizer)
@@ -61,6 +75,8 @@ class ContextScorer:
         self.prefix_token_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None \
             else tokenizer.eos_token_id
         self._bos_text = tokenizer.decode([self.prefix_token_id]) if self.prefix_token_id is not None else None
+        self.exact_reason = exact_only_reason(model.config)   # why this model is scored the slow exact way
+        self.window = sliding_window(model.config)            # packed/cached only while it fits the window
 
     # ---- tokenisation (lm-eval's TemplateLM._encode_pair and loglikelihood) ----------------------------------
     def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
@@ -76,20 +92,37 @@ class ContextScorer:
         out.update({t: self.encode(t) for t in texts if t not in out})
         return out
 
-    def encode_pairs(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
-        """`encode_pair` for many pairs: each distinct string is tokenised once, in batched calls."""
+    def encode_pairs(self, pairs: list[tuple[str, str]], where: str = "") -> list[tuple[list[int], list[int]]]:
+        """`encode_pair` for many pairs: each distinct string is tokenised once, in batched calls. Under the
+        joint rule, one TokenMergeWarning (prefixed by `where`) reports continuations that merge with their
+        context."""
         out: list = [None] * len(pairs)
         split = {}
         for i, (c, x) in enumerate(pairs):
             c2, x2 = _move_space(c, x)
-            if self.seq2seq or c2 == "":
+            if self.seq2seq or c2 == "" or self.split_rule == "separate":
                 out[i] = self.encode_pair(c, x)
             else:
                 split[i] = (c2, x2)
         ids = self.encode_many([s for c, x in split.values() for s in (c, c + x)])
+        merged = []
         for i, (c, x) in split.items():
-            out[i] = (ids[c], ids[c + x][len(ids[c]):])
+            ctx, whole = ids[c], ids[c + x]
+            out[i] = (ctx, whole[len(ctx):])
+            if whole[:len(ctx)] != ctx:
+                merged.append((c, x, out[i][1]))
+        self._warn_merged(merged, len(pairs), where)
         return out
+
+    def _warn_merged(self, merged: list, n_pairs: int, where: str = "") -> None:
+        if not merged:
+            return
+        c, x, kept = merged[0]
+        warnings.warn(f"{where + ': ' if where else ''}{len(merged)} of {n_pairs} continuations merge with the "
+                      f"end of their context, e.g. {c!r} + {x!r}: split at the context's token count (lm-eval's "
+                      f"rule), only {self.tok.decode(kept)!r} is scored, not the whole continuation. Pass "
+                      "split_rule='separate' to encode context and continuation separately", TokenMergeWarning,
+                      stacklevel=4)
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Token ids of (context, continuation); whitespace ending the context joins the continuation."""
@@ -101,9 +134,11 @@ class ContextScorer:
                 return cont[:1], cont[1:]
             return [self.prefix_token_id], cont
         context, continuation = _move_space(context, continuation)
-        if self.seq2seq:
+        if self.seq2seq or self.split_rule == "separate":
             return self.encode(context), self.encode(continuation, add_special_tokens=False)
         whole, ctx = self.encode(context + continuation), self.encode(context)
+        if whole[:len(ctx)] != ctx:
+            self._warn_merged([(context, continuation, whole[len(ctx):])], 1)
         return ctx, whole[len(ctx):]
 
     # ---- scoring ---------------------------------------------------------------------------------------------
@@ -133,7 +168,8 @@ class ContextScorer:
         items = [(ctx, chunk) for ctx, conts in sorted(groups.items(), key=lambda g: -len(g[0]))
                  for chunk in self._chunks(conts)]
         for batch in self._batches(items):
-            run = self._run_seq2seq if self.seq2seq else self._run_causal
+            run = (self._run_exact if not self._can_pack(batch) else
+                   self._run_seq2seq if self.seq2seq else self._run_causal)
             for r, res in run(batch):
                 out[r] = ContinuationLL(res.total, res.token_ids, res.logprobs, res.greedy, r in truncated)
         return out
@@ -243,6 +279,79 @@ class ContextScorer:
         for j, (_, r, cont) in enumerate(rows):
             yield r, _gather(lp[j, :len(cont)], cont)
 
+    def _can_pack(self, batch) -> bool:
+        """The fast paths (shared context pass, cache reuse, packed continuations) give the exact result for
+        this batch: an architecture checked to pack, and within its sliding window (cache and mask included)."""
+        if self.exact_reason:
+            return False
+        if self.window and not self.seq2seq:
+            width = max(len(ctx) for ctx, _ in batch) + max(sum(len(c) - 1 for _, c in conts) for _, conts in batch)
+            return width <= self.window
+        return True
+
+    @torch.inference_mode()
+    def _run_exact(self, batch):
+        """The slow exact path: one plain forward per context+continuation, no cache, no padding, no packing
+        (sequences of equal shape share a forward pass, which changes nothing)."""
+        dev = self.model.device
+        shapes: dict = {}
+        for ctx, conts in batch:
+            for r, cont in conts:
+                shapes.setdefault((len(ctx), len(cont)), []).append((r, ctx, cont))
+        start = self.model.config.decoder_start_token_id if self.seq2seq else None
+        for (n_ctx, n_cont), reqs in shapes.items():
+            if self.seq2seq:
+                enc = torch.tensor([ctx for _, ctx, _ in reqs], device=dev)
+                dec = torch.tensor([[start, *cont[:-1]] for _, _, cont in reqs], device=dev)
+                logits = self.model(input_ids=enc, decoder_input_ids=dec, use_cache=False).logits
+                first, width = 0, n_cont
+            else:
+                ids = torch.tensor([(ctx + cont)[:-1] for _, ctx, cont in reqs], device=dev)
+                logits = self.model(input_ids=ids, use_cache=False).logits
+                first, width = n_ctx - 1, n_ctx + n_cont - 1
+            src = [j * width + first + t for j in range(len(reqs)) for t in range(n_cont)]
+            tgt = [t for _, _, cont in reqs for t in cont]
+            yield from _gather_many(logits.reshape(-1, logits.shape[-1]), src, tgt, [n_cont] * len(reqs),
+                                    [(r, cont) for r, _, cont in reqs])
+
+
+# Architectures whose batched paths (right padding, KV-cache reuse, continuations packed with position_ids and
+# a 4D mask; encoder states shared by padded decoder rows) are checked to equal one plain forward per example
+# (tests/test_architectures.py). Any other model_type is scored the slow exact way.
+PACKABLE = frozenset({"gpt2", "gpt_neox", "gptj", "opt", "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
+                      "phi", "phi3", "gemma", "gemma2", "gemma3_text", "falcon", "olmoe", "deepseek_v2",
+                      "deepseek_v3", "granitemoe", "gpt_oss", "t5", "bart"})
+RECURRENT = frozenset({"jamba", "mamba", "mamba2", "falcon_mamba", "zamba", "zamba2", "bamba", "rwkv",
+                       "recurrent_gemma", "granitemoehybrid", "nemotron_h", "lfm2", "qwen3_next", "falcon_h1"})
+
+
+def exact_only_reason(config) -> str:
+    """Why `config`'s model must be scored one example at a time ("" when the batched paths are exact).
+
+    ALiBi biases are built from the attention mask and ignore position_ids (packing scores wrong); padding and
+    packing change a recurrent layer's state (hybrids such as Jamba); other architectures are unchecked.
+    """
+    mt = getattr(config, "model_type", "")
+    if getattr(config, "alibi", False) or getattr(config, "use_alibi", False) or mt in ("bloom", "mpt") \
+            or getattr(config, "position_embedding_type", "") == "alibi":
+        return f"{mt}: ALiBi position biases follow the attention mask, not position_ids"
+    if mt in RECURRENT or getattr(config, "layers_block_type", None) or getattr(config, "attn_layer_period", None):
+        return f"{mt}: recurrent (state-space) layers carry padding and packed tokens in their state"
+    if mt not in PACKABLE:
+        return f"{mt or type(config).__name__}: not among the architectures checked to score correctly when packed"
+    return ""
+
+
+def sliding_window(config) -> int | None:
+    """The attention window of a sliding-window model (Mistral, Gemma-2/3, gpt-oss), None when attention is full."""
+    w = getattr(config, "sliding_window", None)
+    if not w or getattr(config, "use_sliding_window", True) is False:
+        return None
+    types = getattr(config, "layer_types", None)
+    if types is not None and "sliding_attention" not in types:
+        return None
+    return int(w)
+
 
 def _move_space(context: str, continuation: str) -> tuple[str, str]:
     """lm-eval's rule: whitespace ending the context moves to the start of the continuation."""
@@ -306,10 +415,11 @@ class LabelLogprobs:
 
 
 def label_logprobs(model, tokenizer, task: Task, model_name: str = "", channel: bool = True,
-                   batch_tokens: int = 8192, max_length: int | None = None) -> LabelLogprobs:
+                   batch_tokens: int = 8192, max_length: int | None = None, split_rule: str = "joint") -> LabelLogprobs:
     """Run every pass the scoring functions need, once: conditional (N*V), premises (3V), content-free (CV),
-    channel (N*V, optional)."""
-    sc = ContextScorer(model, tokenizer, max_length=max_length, batch_tokens=batch_tokens)
+    channel (N*V, optional). `split_rule`: "joint" (lm-eval's, the default) or "separate" (see the module
+    docstring); under "joint" a continuation merging with its context gives one TokenMergeWarning."""
+    sc = ContextScorer(model, tokenizer, max_length=max_length, batch_tokens=batch_tokens, split_rule=split_rule)
     N, choices, d = len(task.texts), task.choices, task.target_delimiter
     V = len(choices)
     pairs = [(task.prompt(i), d + v) for i in range(N) for _, v in choices]
@@ -319,7 +429,7 @@ def label_logprobs(model, tokenizer, task: Task, model_name: str = "", channel: 
     n_main = len(pairs)
     if channel:
         pairs += [(task.channel_template.format(label=v), d + task.texts[i]) for i in range(N) for _, v in choices]
-    encoded = sc.encode_pairs(pairs)
+    encoded = sc.encode_pairs(pairs, where=f"task {task.name!r}")
     encoded[n_main:] = [_fit_input(sc, ctx, cont) for ctx, cont in encoded[n_main:]]
     first_tokens_warning(task, [encoded[j][1] for j in range(V)] if N else [])
     res = sc.score_tokens(encoded)

@@ -14,13 +14,14 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
+from ..errors import describe_error
 from ..plots import routing as rplots
 from ..probes import routing as rprobes
 
 
 def _error_box(err: Exception) -> widgets.HTML:
     return widgets.HTML(f"<div style='color:#b00020;white-space:pre-wrap'><b>routing explorer:</b> "
-                        f"{html.escape(str(err))}</div>")
+                        f"{html.escape(describe_error(err))}</div>")
 
 
 def _same(a, b) -> bool:
