@@ -39,7 +39,8 @@ def test_prefix_lm_loss_is_t5s_own_loss_on_the_split():
     w = torch.randint(3, 300, (2, 17))
     x, y = w[:, :-1], w[:, 1:]
     ours = prefix_lm_loss(model, x, y, split=7)
-    theirs = model(input_ids=w[:, :7], labels=w[:, 7:].contiguous()).loss
+    eos = torch.full((2, 1), model.config.eos_token_id)
+    theirs = model(input_ids=torch.cat([w[:, :7], eos], 1), labels=w[:, 7:].contiguous()).loss   # T5: input + EOS
     assert torch.allclose(ours, theirs, atol=1e-6)
 
 
@@ -74,7 +75,8 @@ def test_label_scoring_of_an_encoder_decoder_matches_plain_transformers(run):
     task = Task(name="t", texts=("Once upon a time, there was a little girl named Mia.",), golds=(0,),
                 classes=("happy", "sad"), template="{text} In the end, Mia felt")
     rec = label_logprobs(model, tok, task, channel=False)
-    ctx = tok(task.prompt(0), add_special_tokens=False, return_tensors="pt").input_ids
+    ctx = tok(task.prompt(0), return_tensors="pt").input_ids
+    assert ctx[0, -1].item() == tok.eos_token_id                      # a saved T5 tokenizer ends inputs with EOS
     for j, (_, verb) in enumerate(task.choices):
         cont = tok(" " + verb, add_special_tokens=False, return_tensors="pt").input_ids
         with torch.no_grad():

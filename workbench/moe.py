@@ -5,6 +5,8 @@ Here:
   the training loss adds `router_aux_loss_coef * aux + router_z_loss_coef * z` to the language-model loss
   itself, so the aux loss is really optimised (transformers only adds it when router logits are requested).
 - `moe_layers()` / `moe_blocks()`: the routed MoE blocks and their routers, found per layer by module type.
+- `router_rule()`: how a router scores experts (softmax or sigmoid) and whether it picks the top-k of its logits;
+  `check_trainable()` refuses training for routers that are not softmax top-k (e.g. DeepSeek-V3's sigmoid router).
 - `prepare_for_training()` installs Expert Output Masking (fairseq/NLLB semantics) and an emulated Gating
   Dropout as forward hooks on each MoE block's router; `finalize_for_inference()` bakes EOM's
   inference scaling (1 - p) into the saved expert weights.
@@ -13,6 +15,7 @@ Not here: routing analyses (`workbench.probes.routing`).
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -116,7 +119,7 @@ def z_loss(router_logits: tuple[torch.Tensor, ...], per_layer: bool = False, att
 def router_losses(router_logits: tuple[torch.Tensor, ...], config, attention_mask=None,
                   convention: str = "hf") -> dict[str, torch.Tensor]:
     """{"aux": load-balancing loss in `convention` (see CONVENTIONS), "z": z-loss}; `attention_mask` (batch,
-    seq) leaves padding tokens out of both."""
+    seq) leaves padding tokens out of both. Both assume a softmax top-k router (see check_trainable)."""
     n_exp = getattr(config, "num_local_experts", None) or config.num_experts
     if router_logits and router_logits[0].shape[-1] != n_exp:
         raise ValueError(f"router logits have {router_logits[0].shape[-1]} experts but the config says {n_exp}")
@@ -181,6 +184,90 @@ def router_outputs(router, output) -> tuple[torch.Tensor, torch.Tensor, torch.Te
             return logits, weights, index
     raise ValueError(f"unknown router {type(router).__name__}: its forward does not return (router logits, "
                      "top-k weights, top-k expert ids), so the chosen experts cannot be read from it")
+
+
+SCORE_FUNCTIONS = {"softmax": lambda z: z.softmax(-1), "sigmoid": torch.sigmoid}
+
+
+@dataclass(frozen=True)
+class RouterRule:
+    """How a router turns its logits into gate weights, read from its outputs on a probe input.
+
+    score_fn: the name in SCORE_FUNCTIONS whose per-expert scores the gate weights are (the chosen experts'
+    entries, up to one constant scale, renormalised over the top-k or not); "unknown" when none or several fit.
+    plain_top_k: the chosen experts are the top-k of the logits (no expert groups, no bias correction).
+    """
+    router: str
+    score_fn: str
+    plain_top_k: bool
+
+    @property
+    def softmax_top_k(self) -> bool:
+        """True for the Mixtral-family rule the load-balancing aux loss and z-loss are defined on."""
+        return self.score_fn == "softmax" and self.plain_top_k
+
+
+def _scores_fit(f, logits, weights, index) -> bool:
+    s = f(logits).gather(-1, index)
+    for base in (s, s / s.sum(-1, keepdim=True)):
+        c = (weights * base).sum() / (base * base).sum().clamp_min(1e-30)
+        if c > 0 and torch.allclose(weights, c * base, rtol=1e-4, atol=1e-6):
+            return True
+    return False
+
+
+@torch.no_grad()
+def router_rule(router, hidden_size: int | None = None, n_tokens: int = 64) -> RouterRule:
+    """The RouterRule of `router`, from one forward of a float32 copy whose weight matrices are redrawn at random
+    (so a router that starts at zero still shows its rule; buffers such as a bias correction are kept) on
+    random inputs of `hidden_size` (default: the router weight's last dimension). A top-1 router is probed
+    with top_k=2, since renormalised top-1 weights are all equal whatever the scores."""
+    name = type(router).__name__
+    weight = getattr(router, "weight", None)
+    hidden = hidden_size or (weight.shape[-1] if isinstance(weight, torch.Tensor) else None)
+    gen = torch.Generator().manual_seed(0)
+    try:
+        probe = copy.deepcopy(router).float().eval()
+        for p in probe.parameters():
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen) / p.shape[-1] ** 0.5)
+        if getattr(probe, "top_k", None) == 1:
+            probe.top_k = 2
+        device = next(probe.parameters()).device
+        x = torch.randn(n_tokens, hidden, generator=gen).to(device)
+        logits, weights, index = router_outputs(router, type(probe).forward(probe, x))   # no hooks
+    except Exception:
+        return RouterRule(name, "unknown", False)
+    logits, weights, index = logits.float().reshape(-1, logits.shape[-1]), weights.float(), index.long()
+    weights, index = weights.reshape(logits.shape[0], -1), index.reshape(logits.shape[0], -1)
+    fits = [n for n, f in SCORE_FUNCTIONS.items() if _scores_fit(f, logits, weights, index)]
+    chosen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, index, True)
+    best = torch.zeros_like(chosen).scatter_(1, logits.topk(index.shape[1], dim=-1).indices, True)
+    return RouterRule(name, fits[0] if len(fits) == 1 else "unknown", torch.equal(chosen, best))
+
+
+def check_trainable(model) -> None:
+    """ValueError naming the feature unless every MoE router of `model` is softmax top-k (see RouterRule): the
+    load-balancing aux loss and z-loss added in training are defined on softmax router probabilities, and
+    routers that score with a sigmoid (DeepSeek-V3 style) balance load with their own bias update."""
+    hidden = getattr(getattr(model, "config", None), "hidden_size", None)
+    for m in moe_layers(model):
+        rule = router_rule(m.router, hidden)
+        if rule.softmax_top_k:
+            continue
+        arch = (getattr(model.config, "architectures", None) or [type(model).__name__])[0]
+        if rule.score_fn == "sigmoid":
+            what = ("scores experts with a sigmoid (a DeepSeek-V3-style sigmoid router): training DeepSeek-V3-style "
+                    "sigmoid routers needs their own balancing (a bias update)")
+        elif rule.score_fn == "softmax":
+            what = ("picks experts within expert groups or with a bias correction, not as the top-k of its logits: "
+                    "training grouped or bias-corrected routers needs their own balancing")
+        else:
+            what = ("scores experts with neither a softmax nor a sigmoid of its logits: training such routers needs "
+                    "their own balancing")
+        raise ValueError(f"cannot train {arch}: its router {rule.router} (MoE layer at decoder layer {m.layer}) "
+                         f"{what}; the workbench's load-balancing aux loss and z-loss apply to softmax top-k routers "
+                         "(Mixtral, Qwen2-MoE, OLMoE, GraniteMoE, Jamba, gpt-oss)")
 
 
 def _expert_output_mask_hook(p: float):

@@ -86,6 +86,25 @@ def plain_tokenizer(tok):
     return tok
 
 
+def with_eos(tok):
+    """A copy of `tok` whose encodings end with EOS when special tokens are added (`tok(text)` -> ids + [EOS]),
+    T5's convention for encoder inputs; encodings with add_special_tokens=False are unchanged.
+    Raises ValueError for a tokenizer without EOS or without a fast (tokenizers) backend."""
+    import copy
+
+    from tokenizers import processors
+    if tok.eos_token is None or not isinstance(tok, PreTrainedTokenizerFast):
+        raise ValueError("an encoder-decoder needs a fast tokenizer with an EOS token to end its encoder inputs")
+    backend = copy.deepcopy(tok.backend_tokenizer)
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"$A {tok.eos_token}", pair=f"$A {tok.eos_token} $B {tok.eos_token}",
+        special_tokens=[(tok.eos_token, tok.eos_token_id)])
+    specials = {k: v for k, v in tok.special_tokens_map.items() if isinstance(v, str)}
+    new = PreTrainedTokenizerFast(tokenizer_object=backend, clean_up_tokenization_spaces=False, **specials)
+    new.model_max_length = tok.model_max_length
+    return new
+
+
 def register(sub) -> None:
     p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer on a corpus")
     p.add_argument("--corpus", required=True, help="corpus directory, .txt or .jsonl file")

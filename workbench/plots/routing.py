@@ -38,9 +38,17 @@ def _dist_text(p: np.ndarray) -> str:
     return "<br>".join(f"E{e}: {v:.2f}" for e, v in enumerate(p))
 
 
+def _layer_scores(rec, li: int, T: int):
+    """((T, E) the router's own scores of layer li, or None where unknown; their hover name)."""
+    if rec.score_fn not in ("softmax", "sigmoid"):
+        return None, ""
+    return rec.scores_of(rec.logits[li, :T]), "p" if rec.score_fn == "softmax" else "sigmoid"
+
+
 def token_experts(rec, layer: int = 0, top: str = "1", width: int = 16, max_tokens: int = 512) -> go.Figure:
     """Tokens laid out in rows of `width`, each cell coloured by its first-choice expert (top="1") or, with
-    top="k", k stacked cells per token (rank 1 on top); hover shows the token's router distribution."""
+    top="k", k stacked cells per token (rank 1 on top); hover shows the router's scores of the token
+    (softmax probabilities, or sigmoid scores for a sigmoid router; `RoutingRecord.probs`)."""
     li = rec.layer_pos(layer)
     if top not in ("1", "k"):
         raise ValueError(f"top must be '1' or 'k', got {top!r}")
@@ -50,12 +58,10 @@ def token_experts(rec, layer: int = 0, top: str = "1", width: int = 16, max_toke
     z = np.full((n_rows * kk, width), np.nan)
     text = np.full(z.shape, "", dtype=object)
     hover = np.full(z.shape, "", dtype=object)
-    z_layer = rec.logits[li, :T]
-    p = np.exp(z_layer - z_layer.max(-1, keepdims=True))
-    p /= p.sum(-1, keepdims=True)
+    p, name = _layer_scores(rec, li, T)
     for t in range(T):
         r, c = divmod(t, width)
-        info = f"#{t} {_tok(rec.tokens[t])!r}<br>" + _dist_text(p[t])
+        info = f"#{t} {_tok(rec.tokens[t])!r}" + ("" if p is None else f"<br>router {name}:<br>" + _dist_text(p[t]))
         for j in range(kk):
             e = int(rec.topk[li, t, j])
             z[r * kk + j, c] = e
@@ -75,15 +81,21 @@ def token_experts(rec, layer: int = 0, top: str = "1", width: int = 16, max_toke
 
 
 def token_layer_map(rec, max_tokens: int = 128) -> go.Figure:
-    """Token x layer map of the first-choice expert (hover: its probability)."""
+    """Token x layer map of the first-choice expert (hover: its router score, `RoutingRecord.probs`; its gate
+    weight where the router's scores are unknown)."""
     T = min(rec.n_tokens, max_tokens)
     z = rec.topk[:, :T, 0].astype(float)                                         # (L, T)
-    p = rec.probs[:, :T]
-    top_p = np.take_along_axis(p, rec.topk[:, :T, :1], -1)[..., 0]
+    scores = [_layer_scores(rec, li, T) for li in range(rec.n_layers)]
+    name = scores[0][1] or "w"
+    if scores[0][0] is None:
+        top_p = rec.weights[:, :T, 0]
+    else:
+        top_p = np.take_along_axis(np.stack([p for p, _ in scores]), rec.topk[:, :T, :1], -1)[..., 0]
     x = [f"{i}:{_tok(t)}" for i, t in enumerate(rec.tokens[:T])]               # index: tokens repeat
     fig = go.Figure(go.Heatmap(z=z, x=x, y=[f"L{layer}" for layer in range(rec.n_layers)], customdata=top_p,
                                colorscale=expert_colorscale(rec.n_experts), zmin=-0.5, zmax=rec.n_experts - 0.5,
-                               hovertemplate="%{x} %{y}: E%{z} (p=%{customdata:.2f})<extra></extra>", xgap=1, ygap=1,
+                               hovertemplate="%{x} %{y}: E%{z} (" + name + "=%{customdata:.2f})<extra></extra>",
+                               xgap=1, ygap=1,
                                colorbar=dict(title="expert", tickvals=list(range(rec.n_experts)),
                                              ticktext=[f"E{e}" for e in range(rec.n_experts)])))
     fig.update_yaxes(autorange="reversed")
@@ -116,14 +128,17 @@ def _ordered(names, mat, order, square: bool):
     return names, mat
 
 
-def group_expert_heatmap(names, dist: np.ndarray, layer: int, order=None, hard: bool = False) -> go.Figure:
-    """Group x expert routing distribution for one layer (rows in `order`, e.g. routing.cluster_order)."""
+def group_expert_heatmap(names, dist: np.ndarray, layer: int, order=None, hard: bool = False,
+                         score_fn: str = "softmax") -> go.Figure:
+    """Group x expert routing distribution for one layer (rows in `order`, e.g. routing.cluster_order);
+    `score_fn` (the record's) names what soft distributions average."""
     names, dist = _ordered(list(names), np.asarray(dist), order, square=False)
     fig = go.Figure(go.Heatmap(z=dist, x=[f"E{e}" for e in range(dist.shape[1])], y=names, colorscale="Viridis",
                                zmin=0, hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>",
                                colorbar=dict(title="share")))
     fig.update_yaxes(autorange="reversed")
-    kind = "top-k counts" if hard else "mean router probability"
+    kind = "top-k counts" if hard else ("mean router probability" if score_fn == "softmax"
+                                        else f"mean {score_fn} router score share")
     return _layout(fig, f"layer {layer}: group × expert ({kind})", height=160 + 22 * len(names))
 
 

@@ -6,7 +6,8 @@ Statistics live in `routing_stats` (load, losses, group distributions, similarit
 (OLMoE/Mixtral analyses, expert ablation); both are re-exported here.
 The record is read from each MoE layer's router module (found by `workbench.moe.moe_layers`): its own
 logits, chosen experts and gate weights, so any routing rule (softmax, sigmoid, grouped, bias-corrected) is
-recorded as the model applies it.
+recorded as the model applies it; `RoutingRecord.probs` are the router's own per-expert scores (softmax or
+sigmoid, as `score_fn` says).
 Not here: plotting (`workbench.plots.routing`), training-time losses (`workbench.moe`).
 """
 from __future__ import annotations
@@ -34,13 +35,38 @@ class RoutingRecord:
     groups: dict = field(default_factory=dict)   # label name -> (T,) array of str ("" = unlabelled)
     model_name: str = ""
     architecture: str = ""       # e.g. "MixtralForCausalLM"; checked before comparing checkpoints
+    score_fn: str = "softmax"    # how the router scores experts: "softmax", "sigmoid" or "unknown" (RouterRule)
 
     @property
     def probs(self) -> np.ndarray:
-        """(L, T, E) router probabilities softmax(logits); computed on demand."""
-        z = self.logits - self.logits.max(-1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(-1, keepdims=True)
+        """(L, T, E) the router's own per-expert scores, computed on demand: softmax(logits) (each row sums to 1)
+        or, for a sigmoid router, sigmoid(logits) (independent scores in (0, 1); rows do not sum to 1).
+        ValueError for a router scored otherwise (score_fn "unknown")."""
+        return self.scores_of(self.logits)
+
+    @property
+    def score_shares(self) -> np.ndarray:
+        """(L, T, E) `probs` normalised to sum to 1 per token: the softmax probabilities themselves, or for a
+        sigmoid router each expert's share of the token's total score (DeepSeek-V3's normalised affinity)."""
+        return self.scores_of(self.logits, normalised=True)
+
+    def layer_shares(self, layer: int) -> np.ndarray:
+        """(T, E) `score_shares` of one MoE layer (0..n_layers-1)."""
+        return self.scores_of(self.logits[self.layer_pos(layer)], normalised=True)
+
+    def scores_of(self, z: np.ndarray, normalised: bool = False) -> np.ndarray:
+        """The router's scores of logits `z` (..., E) by `score_fn` (see probs), normalised to sum to 1 if asked."""
+        if self.score_fn == "softmax":
+            e = np.exp(z - z.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+        if self.score_fn == "sigmoid":
+            p = np.exp(-np.logaddexp(0.0, -z))
+            return p / p.sum(-1, keepdims=True) if normalised else p
+        raise ValueError(f"the router of {self.architecture or 'this model'} turns its logits into gate weights by "
+                         f"neither a softmax nor a sigmoid (score_fn={self.score_fn!r}), so its per-expert scores "
+                         "are unknown: router probabilities, router entropy, soft group distributions and the loss "
+                         "table are unavailable; statistics of the chosen experts (expert_load, dead_experts, "
+                         "hard=True group distributions) use the router's own choice and work")
 
     @property
     def n_layers(self) -> int:
@@ -69,16 +95,18 @@ class RoutingRecord:
                              topk=self.topk[:, mask], weights=self.weights[:, mask], layers=self.layers,
                              top_k=self.top_k, renormalised=self.renormalised,
                              groups={k: v[mask] for k, v in self.groups.items()}, model_name=self.model_name,
-                             architecture=self.architecture)
+                             architecture=self.architecture, score_fn=self.score_fn)
 
 
 def moe_info(model) -> dict:
-    """{"n_experts", "top_k", "renormalised", "layers", "routers"} of an HF MoE model; clear error for a dense one.
+    """{"n_experts", "top_k", "renormalised", "layers", "routers", "score_fn"} of an HF MoE model; clear error
+    for a dense one.
 
     `layers` are the decoder-layer indices of the MoE blocks (see workbench.moe.moe_layers); "renormalised"
-    is the config's rule (the record reads it from the weights the router returns).
+    is the config's rule (the record reads it from the weights the router returns); "score_fn" is how the
+    router scores experts ("softmax", "sigmoid" or "unknown"; workbench.moe.router_rule).
     """
-    from ..moe import moe_layers
+    from ..moe import moe_layers, router_rule
     c = model.config
     layers = moe_layers(model)
     if not layers:
@@ -97,7 +125,8 @@ def moe_info(model) -> dict:
     renorm = getattr(c, "norm_topk_prob", None)
     renorm = True if renorm is None and hasattr(c, "num_local_experts") else bool(renorm)
     return {"n_experts": int(n_exp), "top_k": int(top_k), "renormalised": renorm,
-            "layers": tuple(m.layer for m in layers), "routers": tuple(m.router for m in layers)}
+            "layers": tuple(m.layer for m in layers), "routers": tuple(m.router for m in layers),
+            "score_fn": router_rule(router, getattr(c, "hidden_size", None)).score_fn}
 
 
 def _chunks(ids: list[int], size: int):
@@ -152,7 +181,8 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
     groups: optional {label name: one label per text} (e.g. {"lang": ["en", "xx"]}) spread to its tokens.
     token_groups: optional {label name: one label per token of the concatenated texts} (overrides groups).
     Long texts are cut into windows of `max_length` tokens (default: the model's context).
-    Logits, chosen experts and gate weights are the router modules' own outputs (slots sorted best first).
+    Logits, chosen experts and gate weights are the router modules' own outputs (slots sorted best first);
+    `score_fn` records how the router scores experts, which `probs` applies.
     experts_implementation: run the experts with this transformers implementation for the pass (e.g.
     "grouped_mm", about 2x faster than "eager" on CPU for large batches; equal up to float rounding).
     """
@@ -214,7 +244,8 @@ def routing_record(model, tokenizer, texts: str | list[str], groups: dict | None
                          topk=topk.numpy(), weights=weights.numpy(), layers=info["layers"], top_k=topk.shape[-1],
                          renormalised=renormalised, groups=labels,
                          model_name=str(getattr(model.config, "_name_or_path", "")),
-                         architecture=(model.config.architectures or [type(model).__name__])[0])
+                         architecture=(model.config.architectures or [type(model).__name__])[0],
+                         score_fn=info["score_fn"])
 
 
 def gate_from_logits(logits: torch.Tensor, top_k: int, renormalise: bool):

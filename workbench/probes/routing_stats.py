@@ -41,8 +41,12 @@ def dead_experts(rec, starved_below: float = 0.1) -> dict:
 
 
 def router_entropy(rec, normalised: bool = True) -> np.ndarray:
-    """(L,) mean over tokens of H(p_t) = -sum_e p_te log p_te; divided by log E when normalised (1 = uniform)."""
-    p = rec.probs
+    """(L,) mean over tokens of H(p_t) = -sum_e p_te log p_te; divided by log E when normalised (1 = uniform).
+
+    p_t is the router's distribution over experts (softmax); for a sigmoid router, its scores normalised to
+    sum to 1 (`RoutingRecord.score_shares`), so H measures how evenly the token's score is spread.
+    """
+    p = rec.score_shares
     h = -(p * np.log(np.clip(p, 1e-12, None))).sum(-1).mean(-1)
     return h / np.log(rec.n_experts) if normalised and rec.n_experts > 1 else h
 
@@ -62,7 +66,13 @@ def loss_table(rec) -> pd.DataFrame:
     """Load-balancing loss in every convention (per layer and pooled) plus z-loss, each with its uniform value.
 
     Columns: convention, layer (int or "pooled"), value, uniform (value under uniform routing), formula.
+    These losses are defined on softmax router probabilities: ValueError for a record of any other router.
     """
+    if rec.score_fn != "softmax":
+        raise ValueError(f"loss_table: the load-balancing losses and z-loss are defined on softmax router "
+                         f"probabilities, but this record's router scores experts with score_fn={rec.score_fn!r} "
+                         "(a DeepSeek-V3-style sigmoid router balances load with a bias update, not an aux loss); "
+                         "use load_summary / expert_load for its balance")
     logits = tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in rec.logits)
     rows = []
     for conv, (formula, _) in CONVENTIONS.items():
@@ -97,21 +107,21 @@ def group_names(rec, key: str, groups=None) -> list[str]:
 def group_expert(rec, key: str, layer: int, hard: bool = False, groups=None) -> tuple[list[str], np.ndarray]:
     """(group names, (G, E) distribution) for one MoE layer; rows sum to 1.
 
-    soft: mean router probabilities over the group's tokens, p_bar_g = (1/|g|) sum_{t in g} p_t.
+    soft: mean router probabilities over the group's tokens, p_bar_g = (1/|g|) sum_{t in g} p_t (for a
+    sigmoid router p_t are its scores normalised to sum to 1, `RoutingRecord.score_shares`).
     hard: normalised top-k counts, c_g,e = #{t in g: e in K_t} / (k |g|).
     """
     li = rec.layer_pos(layer)
     names = group_names(rec, key, groups)
     labels = rec.groups[key]
     rows = []
+    shares = None if hard else rec.layer_shares(li)
     for g in names:
         m = labels == g
         if hard:
             rows.append(np.bincount(rec.topk[li, m].ravel(), minlength=rec.n_experts) / (rec.top_k * m.sum()))
         else:
-            z = rec.logits[li, m]
-            p = np.exp(z - z.max(-1, keepdims=True))
-            rows.append((p / p.sum(-1, keepdims=True)).mean(0))
+            rows.append(shares[m].mean(0))
     return names, np.asarray(rows)
 
 

@@ -1,48 +1,36 @@
 """The seed paper's design on tiny models: size x architecture x instruction tuning x scoring function.
 
-Here: `qa_lines()` (question/answer lines about stories, for the "instruction-tuned" variants),
-`instruct_tune()`, `StudyModel`, `score_models()` (cached `LabelLogprobs` per model and task) and
-`results_frame()` (one row per model x task x scoring function, ready for `stats.ancova`).
-Lepagnol et al. (LREC-COLING 2024) compare encoder-decoder and decoder-only models; here the architecture
-factor is dense vs mixture-of-experts decoders, the only two the workbench trains.
+Here: `qa_texts()` (the `qa` corpus, for the "instruction-tuned" variants), `instruct_tune()`, `StudyModel`,
+`score_models()` (cached `LabelLogprobs` per model and task), `results_frame()` (one row per model x task x
+scoring function, ready for `stats.ancova`), and for a stored grid of the model family `grid_frame()` and
+`function_tests()`.
+Lepagnol et al. (LREC-COLING 2024) compare encoder-decoder and decoder-only models; `study_models` trains
+dense and mixture-of-experts decoders on the spot, the model family (`workbench.family`) adds T5
+encoder-decoders.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from .functions import predictions, resolve_names
 from .loglik import LabelLogprobs, label_logprobs
 from .stats import accuracy, macro_f1
 
-QUESTIONS = {   # label field -> question asked about the story
-    "feeling": "How does {hero} feel at the end?",
-    "topic": "What is this story about?",
-    "ending": "Does the story end well or badly?",
-}
+def qa_texts(n: int = 200, seed: int = 0) -> list[str]:
+    """`n` documents of the `qa` corpus (a training-split story, then questions/instructions about it with
+    their answers): what the instruction-tuned ("-it") variants are fine-tuned on."""
+    from workbench.corpora import generate_corpus
+    return generate_corpus("qa", n, seed=seed).texts
 
 
-def qa_lines(records: list[dict], seed: int = 0) -> list[str]:
-    """'Story: ... Question: ... Answer: <label>' lines, one per (story, question), shuffled."""
-    from .tasks import STORY_VERBALIZERS
-    lines = []
-    for r in records:
-        for f, q in QUESTIONS.items():
-            answer = STORY_VERBALIZERS.get(r[f], (r[f],))[0]
-            lines.append(f"Story: {r['text']}\nQuestion: {q.format(hero=r.get('hero', 'the hero'))} Answer: {answer}")
-    random.Random(seed).shuffle(lines)
-    return lines
-
-
-def instruct_tune(model, tokenizer, records: list[dict], steps: int = 30, seed: int = 0, **train_kw):
-    """A copy of `model` fine-tuned briefly on question/answer lines (the "instruction-tuned" variant)."""
+def instruct_tune(model, tokenizer, texts: list[str], steps: int = 30, seed: int = 0, **train_kw):
+    """A copy of `model` fine-tuned briefly on `texts` (e.g. `qa_texts()`): the "instruction-tuned" variant."""
     import copy
 
     from workbench.train import train
     kw = dict(batch_size=8, lr=1e-3, warmup=min(10, steps // 3), eval_every=0, sample_prompts=(), log_every=10)
     kw.update(train_kw)
-    return train(copy.deepcopy(model), qa_lines(records, seed), tokenizer=tokenizer, steps=steps, seed=seed,
-                 **kw).model.eval()
+    return train(copy.deepcopy(model), texts, tokenizer=tokenizer, steps=steps, seed=seed, **kw).model.eval()
 
 
 @dataclass(frozen=True)
@@ -91,7 +79,7 @@ def study_models(fast: bool = True, seed: int = 0, sizes=("nano", "tiny"), archs
     steps = steps or (30 if fast else 400)
     it_steps = it_steps or (20 if fast else 150)
     stories, _ = _default_stories(n_stories or (300 if fast else 3000), seed + 1)
-    qa_stories, _ = _default_stories(200 if fast else 1000, seed + 2)
+    qa = qa_texts(200 if fast else 1000, seed + 2)
     kw = dict(batch_size=8, seq_len=128, eval_every=0, sample_prompts=(), log_every=10,
               tokenizer_vocab_size=1024 if fast else 2048, threads=1 if fast else None)
     models, notes = [], []
@@ -111,11 +99,11 @@ def study_models(fast: bool = True, seed: int = 0, sizes=("nano", "tiny"), archs
                 model, tok, how = res.model.eval(), res.tokenizer, f"{steps} steps here"
             total = count_params(model)[0]
             models.append(StudyModel(f"{arch}-{size}", model, tok, total, arch, 0))
-            it = instruct_tune(model, tok, qa_stories, steps=it_steps, seed=seed,
+            it = instruct_tune(model, tok, qa, steps=it_steps, seed=seed,
                                **{k: v for k, v in kw.items() if k in ("threads", "seq_len")})
             models.append(StudyModel(f"{arch}-{size}-it", it, tok, total, arch, 1))
             notes.append(f"{arch}-{size}: {total / 1e6:.2f}M parameters, base = {how}, "
-                         f"instruction-tuned = +{it_steps} steps on Q/A lines")
+                         f"instruction-tuned = +{it_steps} steps on the qa corpus")
     return models, notes
 
 

@@ -29,7 +29,7 @@ from transformers import PreTrainedModel
 from .. import moe as wb_moe
 from ..errors import disk_full_guard
 from ..models import build_model
-from ..tokenizer import load_tokenizer, plain_tokenizer, train_tokenizer
+from ..tokenizer import load_tokenizer, plain_tokenizer, train_tokenizer, with_eos
 from . import checkpoint as ckpt
 from . import fast as fast_path
 from . import runfolder
@@ -123,9 +123,12 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
     texts = as_texts(corpus)
     tok = _tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code)
     model = _model(model_or_preset, tok, cfg, model_kw, resume_from)
+    if getattr(model.config, "is_encoder_decoder", False):
+        tok = with_eos(tok)                  # prompts end with EOS, as the encoder inputs do in training
     if resume_from is not None:
         _check_same_model(model, resume_from)
     _check_vocab(model, tok)
+    wb_moe.check_trainable(model)            # MoE routers must be softmax top-k for the aux loss and z-loss
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -166,6 +169,7 @@ DEFAULT_PRESET = "dense-tiny"
 def check_model_settings(model_or_preset, model_kw: dict, resume=False, seq_len: int | None = None) -> None:
     """Validate the requested model (preset or ModelConfig with `model_kw`, and `seq_len` against its context)
     without building it, so a bad setting fails before any folder or corpus work. ValueError names it.
+    A built model is checked for MoE routers the training losses do not apply to (moe.check_trainable).
     With no preset and `resume`, the settings are checked against the saved model later."""
     from ..config import ModelConfig, get_preset
     if model_or_preset is None:
@@ -175,6 +179,7 @@ def check_model_settings(model_or_preset, model_kw: dict, resume=False, seq_len:
     if isinstance(model_or_preset, PreTrainedModel):
         if model_kw:
             raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
+        wb_moe.check_trainable(model_or_preset)
         return
     if isinstance(model_or_preset, str):
         mc = get_preset(model_or_preset, **model_kw)
@@ -394,7 +399,8 @@ def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp,
 def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = None) -> dict:
     """{"loss": optimised loss, "lm_loss", and for MoE "aux_loss", "z_loss", "expert_load", "router_entropy"}.
 
-    lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z.
+    lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z (softmax top-k routers only:
+    train() refuses others, see moe.check_trainable).
     `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits, targets).
     """
     if getattr(model.config, "is_encoder_decoder", False):
@@ -417,17 +423,20 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
             "expert_load": load, "router_entropy": entropy}
 
 
-def prefix_lm_loss(model, x, y, split: int | None = None) -> torch.Tensor:
+def prefix_lm_loss(model, x, y, split: int | None = None, eos_id: int | None = None) -> torch.Tensor:
     """Encoder-decoder prefix language modelling (T5's LM adaptation, Raffel et al. 2020; Lester et al. 2021):
     the window w = x + the last target (B, T+1) is cut at `split` (drawn uniformly from [T/4, 3T/4] when None);
-    the encoder reads w[:, :split], the decoder predicts w[:, split:] from the start token. Returns the mean
-    token cross-entropy (nats) over the predicted part."""
+    the encoder reads w[:, :split] followed by EOS (T5's end of input, which the training tokenizer's
+    `with_eos` adds to every prompt as well), the decoder predicts w[:, split:] from the start token.
+    Returns the mean token cross-entropy (nats) over the predicted part."""
     w = torch.cat([x, y[:, -1:]], dim=1)
     t = w.shape[1]
     if split is None:
         split = int(torch.randint(t // 4, 3 * t // 4 + 1, ()).item())
     labels = w[:, split:].contiguous()
-    logits = model(input_ids=w[:, :split], labels=labels).logits
+    eos = getattr(getattr(model, "config", None), "eos_token_id", None) if eos_id is None else eos_id
+    enc = w[:, :split] if eos is None else torch.cat([w[:, :split], w.new_full((w.shape[0], 1), eos)], dim=1)
+    logits = model(input_ids=enc, labels=labels).logits
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
 
 

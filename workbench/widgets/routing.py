@@ -132,7 +132,8 @@ def group_explorer(rec, key: str = "lang", groups=None) -> widgets.Widget:
             names, dists, sims, orders = cache[counts, metric]
             if view == "similarity":
                 return rplots.group_similarity_heatmap(names, sims[layer], layer, metric, orders[layer])
-            return rplots.group_expert_heatmap(names, dists[layer], layer, orders[layer], hard=counts)
+            return rplots.group_expert_heatmap(names, dists[layer], layer, orders[layer], hard=counts,
+                                               score_fn=rec.score_fn)
         return _wire({"layer": layer, "view": view, "counts": counts, "metric": metric}, build, "wb-routing-groups",
                      prebuild=[{"layer": i} for i in range(rec.n_layers)])
     except Exception as e:
