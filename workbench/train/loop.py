@@ -3,14 +3,14 @@
 One step: for each of `grad_accum` micro-batches, forward (bf16 autocast on CUDA), loss, backward;
 then clip the gradient norm, set the scheduled lr and take an AdamW step. For an MoE the loss is
     loss = lm + router_aux_loss_coef * aux + router_z_loss_coef * z
-computed here from the router logits (transformers only adds aux when asked, and never z).
+computed by `losses` from the router logits (transformers only adds aux when asked, and never z).
 Per-step values stay on the device and are flushed to the history every `log_every` steps, so the
 loop issues no per-step host syncs on CUDA.
+Not here: setting a run up (`setup`), the losses (`losses`), checkpoint files (`checkpoint`, `runfolder`).
 """
 from __future__ import annotations
 
 import gc
-import inspect
 import os
 import shutil
 import tempfile
@@ -28,17 +28,18 @@ from transformers import PreTrainedModel
 
 from .. import moe as wb_moe
 from ..errors import disk_full_guard
-from ..models import build_model
-from ..tokenizer import load_tokenizer, plain_tokenizer, train_tokenizer, with_eos
+from ..tokenizer import with_eos
 from . import checkpoint as ckpt
 from . import fast as fast_path
 from . import runfolder
 from .config import TrainConfig, split_overrides
 from .data import as_texts, prepare
 from .generate import generate
+from .losses import _ROUTER_TAKES_CONVENTION, compute_loss, prefix_lm_loss
 from .schedule import lr_at
+from .setup import (_check_same_model, _check_vocab, _is_moe, _load_weights, _model, _restore, _seq_len,
+                    check_model_settings, make_optimizer, run_tokenizer)
 
-_ROUTER_TAKES_CONVENTION = "convention" in inspect.signature(wb_moe.router_losses).parameters
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, confi
 def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code):
     resume_from = ckpt.find_resume(out_dir, resume)
     texts = as_texts(corpus)
-    tok = _tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code)
+    tok = run_tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code)
     model = _model(model_or_preset, tok, cfg, model_kw, resume_from)
     if getattr(model.config, "is_encoder_decoder", False):
         tok = with_eos(tok)                  # prompts end with EOS, as the encoder inputs do in training
@@ -151,149 +152,6 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
 
 
 # ----------------------------------------------------------------------------- setup helpers
-
-def _tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code=False):
-    """The run's tokenizer, without ties to shipped code (plain_tokenizer), so the run saves plain files."""
-    if resume_from is not None and tokenizer is None:
-        return plain_tokenizer(load_tokenizer(resume_from, trust_remote_code))
-    if tokenizer is None:
-        return train_tokenizer(texts, vocab_size=cfg.tokenizer_vocab_size)
-    if isinstance(tokenizer, (str, Path)):
-        return plain_tokenizer(load_tokenizer(tokenizer, trust_remote_code))
-    return plain_tokenizer(tokenizer)
-
-
-DEFAULT_PRESET = "dense-tiny"
-
-
-def check_model_settings(model_or_preset, model_kw: dict, resume=False, seq_len: int | None = None) -> None:
-    """Validate the requested model (preset or ModelConfig with `model_kw`, and `seq_len` against its context)
-    without building it, so a bad setting fails before any folder or corpus work. ValueError names it.
-    A built model is checked for MoE routers the training losses do not apply to (moe.check_trainable).
-    With no preset and `resume`, the settings are checked against the saved model later."""
-    from ..config import ModelConfig, get_preset
-    if model_or_preset is None:
-        if resume:
-            return
-        model_or_preset = DEFAULT_PRESET
-    if isinstance(model_or_preset, PreTrainedModel):
-        if model_kw:
-            raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
-        wb_moe.check_trainable(model_or_preset)
-        return
-    if isinstance(model_or_preset, str):
-        mc = get_preset(model_or_preset, **model_kw)
-    elif isinstance(model_or_preset, ModelConfig):
-        mc = model_or_preset.override(**model_kw)
-    else:
-        raise ValueError(f"model_or_preset must be a preset name, a ModelConfig or a transformers model, "
-                         f"got {type(model_or_preset).__name__}")
-    if seq_len and seq_len > mc.max_position_embeddings:
-        raise ValueError(f"seq_len={seq_len} exceeds the model's context window max_position_embeddings="
-                         f"{mc.max_position_embeddings}; lower seq_len or raise max_position_embeddings")
-
-
-def _model(model_or_preset, tok, cfg, model_kw, resume_from=None):
-    if model_or_preset is None and resume_from is not None:
-        return _saved_model(resume_from, model_kw)
-    if model_or_preset is None:
-        model_or_preset = DEFAULT_PRESET
-    if isinstance(model_or_preset, PreTrainedModel):
-        if model_kw:
-            raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
-        return model_or_preset
-    from ..config import ModelConfig
-    if not isinstance(model_or_preset, (str, ModelConfig)):
-        raise ValueError(f"model_or_preset must be a preset name, a ModelConfig or a transformers model, "
-                         f"got {type(model_or_preset).__name__}")
-    return build_model(model_or_preset, tokenizer=tok, seed=cfg.seed, **model_kw)
-
-
-def _saved_model(path, model_kw):
-    """A model with the architecture saved in checkpoint `path` (weights are loaded later); `model_kw` must
-    agree with it."""
-    from ..models import EXPERTS_IMPLEMENTATION, auto_class, is_encoder_decoder, model_config
-    config = ckpt.saved_config(path)
-    kw = {"attn_implementation": "eager" if is_encoder_decoder(config) else "sdpa"}
-    if getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None):
-        kw["experts_implementation"] = EXPERTS_IMPLEMENTATION
-    model = auto_class(config).from_config(config, **kw)
-    if model_kw:
-        saved = model_config(model).to_dict()
-        _refuse_model_change(path, [(k, saved.get(k), v) for k, v in sorted(model_kw.items())
-                                    if k != "scaled_residual_init" and saved.get(k) != v])   # init only
-    return model
-
-
-def _check_same_model(model, path) -> None:
-    """Refuse to resume when the requested model's config differs from the one saved at `path`."""
-    _refuse_model_change(path, ckpt.config_differences(path, model.config))
-
-
-def _refuse_model_change(path, diffs) -> None:
-    if not diffs:
-        return
-    shown = ", ".join(f"{k} (saved {a!r}, requested {b!r})" for k, a, b in diffs[:6])
-    more = f" and {len(diffs) - 6} more" if len(diffs) > 6 else ""
-    raise ValueError(f"cannot resume from {path}: the requested model differs from the saved one in {shown}{more}. "
-                     "To resume the run as saved, drop --preset and the model --set values (in Python: "
-                     "model_or_preset=None, no model settings); to train the requested model, use a new --out "
-                     "(out_dir) or --overwrite.")
-
-
-def _check_vocab(model, tok):
-    n_model, n_tok = model.get_input_embeddings().num_embeddings, len(tok)
-    if n_tok > n_model:
-        raise ValueError(f"vocabulary mismatch: the tokenizer has {n_tok} tokens but the model's embedding has "
-                         f"only {n_model} rows; build the model with tokenizer=... (or vocab_size={n_tok})")
-
-
-def _seq_len(model, cfg) -> int:
-    c = model.config
-    ctx = int(getattr(c, "max_position_embeddings", 0) or getattr(c, "n_positions", 0) or 1024)
-    seq_len = cfg.seq_len or min(128, ctx)
-    if seq_len > ctx:
-        raise ValueError(f"seq_len={seq_len} exceeds the model's context window max_position_embeddings={ctx}; "
-                         f"lower seq_len or raise max_position_embeddings")
-    return seq_len
-
-
-def _load_weights(model, path, trust_remote_code: bool = False) -> None:
-    """Copy the checkpoint's weights into `model` (strict: every tensor must match), through from_pretrained
-    so the transformers checkpoint-format conversions (e.g. Mixtral expert layout) apply."""
-    from ..loading import from_pretrained
-    from ..models import auto_class
-    saved = from_pretrained(auto_class(model.config), path, trust_remote_code=trust_remote_code, dtype=torch.float32,
-                            local_files_only=True)
-    model.load_state_dict(saved.state_dict(), strict=True)
-
-
-def _is_moe(model) -> bool:
-    c = model.config
-    return bool(getattr(c, "num_local_experts", None) or getattr(c, "num_experts", None))
-
-
-def make_optimizer(model, cfg: TrainConfig, device) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (not norms, biases or embeddings); fused kernels where available."""
-    decay, no_decay = [], []
-    emb = {id(model.get_input_embeddings().weight)}
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.dim() >= 2 and id(p) not in emb else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
-
-
-def _restore(state, optimizer, path, device):
-    saved = ckpt.load_state(path)
-    optimizer.load_state_dict(saved["optimizer"])
-    state.step = int(saved["step"])
-    torch.set_rng_state(saved["rng"]["torch"])
-    if device.type == "cuda" and saved["rng"].get("cuda") is not None:
-        torch.cuda.set_rng_state(saved["rng"]["cuda"])
-    state.history, state.evals, state.samples = ckpt.read_records(path, state.step)
-    state.checkpoints = ckpt.list_checkpoints(path.parent.parent)
-
 
 # ----------------------------------------------------------------------------- the loop
 
@@ -394,64 +252,6 @@ def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp,
     totals["step"] = step
     totals["t"] = time.perf_counter()
     return totals
-
-
-def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = None) -> dict:
-    """{"loss": optimised loss, "lm_loss", and for MoE "aux_loss", "z_loss", "expert_load", "router_entropy"}.
-
-    lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z (softmax top-k routers only:
-    train() refuses others, see moe.check_trainable).
-    `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits, targets).
-    """
-    if getattr(model.config, "is_encoder_decoder", False):
-        return {"loss": (lm := prefix_lm_loss(step_fn, x, y)), "lm_loss": lm}
-    if isinstance(step_fn, torch.nn.Module):
-        out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
-        logits, router_logits = out.logits, getattr(out, "router_logits", None)
-        lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
-    else:
-        lm, router_logits = step_fn(x, is_moe, targets=y)
-    if not is_moe:
-        return {"loss": lm, "lm_loss": lm}
-    c = model.config
-    kw = {"convention": cfg.aux_loss_convention} if cfg is not None and _ROUTER_TAKES_CONVENTION else {}
-    r = wb_moe.router_losses(router_logits, c, **kw)
-    aux_coef, z_coef = float(getattr(c, "router_aux_loss_coef", 0.0)), float(getattr(c, "router_z_loss_coef", 0.0))
-    loss = lm + aux_coef * r["aux"] + z_coef * r["z"]
-    load, entropy = routing_stats(router_logits, c.num_experts_per_tok)
-    return {"loss": loss, "lm_loss": lm, "aux_loss": r["aux"], "z_loss": r["z"],
-            "expert_load": load, "router_entropy": entropy}
-
-
-def prefix_lm_loss(model, x, y, split: int | None = None, eos_id: int | None = None) -> torch.Tensor:
-    """Encoder-decoder prefix language modelling (T5's LM adaptation, Raffel et al. 2020; Lester et al. 2021):
-    the window w = x + the last target (B, T+1) is cut at `split` (drawn uniformly from [T/4, 3T/4] when None);
-    the encoder reads w[:, :split] followed by EOS (T5's end of input, which the training tokenizer's
-    `with_eos` adds to every prompt as well), the decoder predicts w[:, split:] from the start token.
-    Returns the mean token cross-entropy (nats) over the predicted part."""
-    w = torch.cat([x, y[:, -1:]], dim=1)
-    t = w.shape[1]
-    if split is None:
-        split = int(torch.randint(t // 4, 3 * t // 4 + 1, ()).item())
-    labels = w[:, split:].contiguous()
-    eos = getattr(getattr(model, "config", None), "eos_token_id", None) if eos_id is None else eos_id
-    enc = w[:, :split] if eos is None else torch.cat([w[:, :split], w.new_full((w.shape[0], 1), eos)], dim=1)
-    logits = model(input_ids=enc, labels=labels).logits
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
-
-
-@torch.no_grad()
-def routing_stats(router_logits, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per layer: load (layers, experts) = share of top-k assignments per expert; router entropy (layers,)
-    = mean over tokens of -sum_e p_e log p_e with p = softmax(router logits)."""
-    logits = torch.stack([r.float() for r in router_logits])            # (layers, tokens, experts)
-    n_exp = logits.shape[-1]
-    idx = logits.topk(top_k, dim=-1).indices                             # (layers, tokens, k)
-    counts = F.one_hot(idx, n_exp).sum(dim=(1, 2)).float()               # (layers, experts)
-    load = counts / counts.sum(-1, keepdim=True)
-    logp = logits.log_softmax(-1)
-    entropy = -(logp.exp() * logp).sum(-1).mean(-1)                      # (layers,)
-    return load, entropy
 
 
 class _null:

@@ -1,0 +1,76 @@
+"""The training losses: next-token cross-entropy, the encoder-decoder prefix-LM loss, and for MoE models the
+router's load-balancing and z-losses (`workbench.moe.router_losses`) with per-layer routing statistics.
+
+    lm   = mean token cross-entropy (nats)
+    loss = lm + router_aux_loss_coef * aux + router_z_loss_coef * z          (MoE; softmax top-k routers)
+Here: `compute_loss()`, `prefix_lm_loss()`, `routing_stats()`.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+import torch.nn.functional as F
+
+from .. import moe as wb_moe
+from .config import TrainConfig
+
+_ROUTER_TAKES_CONVENTION = "convention" in inspect.signature(wb_moe.router_losses).parameters
+
+
+def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = None) -> dict:
+    """{"loss": optimised loss, "lm_loss", and for MoE "aux_loss", "z_loss", "expert_load", "router_entropy"}.
+
+    lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z (softmax top-k routers only:
+    train() refuses others, see moe.check_trainable).
+    `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits, targets).
+    """
+    if getattr(model.config, "is_encoder_decoder", False):
+        return {"loss": (lm := prefix_lm_loss(step_fn, x, y)), "lm_loss": lm}
+    if isinstance(step_fn, torch.nn.Module):
+        out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
+        logits, router_logits = out.logits, getattr(out, "router_logits", None)
+        lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+    else:
+        lm, router_logits = step_fn(x, is_moe, targets=y)
+    if not is_moe:
+        return {"loss": lm, "lm_loss": lm}
+    c = model.config
+    kw = {"convention": cfg.aux_loss_convention} if cfg is not None and _ROUTER_TAKES_CONVENTION else {}
+    r = wb_moe.router_losses(router_logits, c, **kw)
+    aux_coef, z_coef = float(getattr(c, "router_aux_loss_coef", 0.0)), float(getattr(c, "router_z_loss_coef", 0.0))
+    loss = lm + aux_coef * r["aux"] + z_coef * r["z"]
+    load, entropy = routing_stats(router_logits, c.num_experts_per_tok)
+    return {"loss": loss, "lm_loss": lm, "aux_loss": r["aux"], "z_loss": r["z"],
+            "expert_load": load, "router_entropy": entropy}
+
+
+def prefix_lm_loss(model, x, y, split: int | None = None, eos_id: int | None = None) -> torch.Tensor:
+    """Encoder-decoder prefix language modelling (T5's LM adaptation, Raffel et al. 2020; Lester et al. 2021):
+    the window w = x + the last target (B, T+1) is cut at `split` (drawn uniformly from [T/4, 3T/4] when None);
+    the encoder reads w[:, :split] followed by EOS (T5's end of input, which the training tokenizer's
+    `with_eos` adds to every prompt as well), the decoder predicts w[:, split:] from the start token.
+    Returns the mean token cross-entropy (nats) over the predicted part."""
+    w = torch.cat([x, y[:, -1:]], dim=1)
+    t = w.shape[1]
+    if split is None:
+        split = int(torch.randint(t // 4, 3 * t // 4 + 1, ()).item())
+    labels = w[:, split:].contiguous()
+    eos = getattr(getattr(model, "config", None), "eos_token_id", None) if eos_id is None else eos_id
+    enc = w[:, :split] if eos is None else torch.cat([w[:, :split], w.new_full((w.shape[0], 1), eos)], dim=1)
+    logits = model(input_ids=enc, labels=labels).logits
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
+
+
+@torch.no_grad()
+def routing_stats(router_logits, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per layer: load (layers, experts) = share of top-k assignments per expert; router entropy (layers,)
+    = mean over tokens of -sum_e p_e log p_e with p = softmax(router logits)."""
+    logits = torch.stack([r.float() for r in router_logits])            # (layers, tokens, experts)
+    n_exp = logits.shape[-1]
+    idx = logits.topk(top_k, dim=-1).indices                             # (layers, tokens, k)
+    counts = F.one_hot(idx, n_exp).sum(dim=(1, 2)).float()               # (layers, experts)
+    load = counts / counts.sum(-1, keepdim=True)
+    logp = logits.log_softmax(-1)
+    entropy = -(logp.exp() * logp).sum(-1).mean(-1)                      # (layers,)
+    return load, entropy

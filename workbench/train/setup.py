@@ -1,0 +1,161 @@
+"""Setting a run up: its tokenizer, its model (new, given, or as saved in a checkpoint), the checks made before
+any corpus work (model settings, vocabulary, context), the optimizer, and the state restored on resume.
+
+Here: `check_model_settings()`, `make_optimizer()`, and the helpers `train()` calls in order.
+Not here: the loop itself (`loop`), the losses (`losses`), checkpoint files (`checkpoint`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import PreTrainedModel
+
+from .. import moe as wb_moe
+from ..models import build_model
+from ..tokenizer import load_tokenizer, plain_tokenizer, train_tokenizer
+from . import checkpoint as ckpt
+from .config import TrainConfig
+
+
+def run_tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code=False):
+    """The run's tokenizer, without ties to shipped code (plain_tokenizer), so the run saves plain files."""
+    if resume_from is not None and tokenizer is None:
+        return plain_tokenizer(load_tokenizer(resume_from, trust_remote_code))
+    if tokenizer is None:
+        return train_tokenizer(texts, vocab_size=cfg.tokenizer_vocab_size)
+    if isinstance(tokenizer, (str, Path)):
+        return plain_tokenizer(load_tokenizer(tokenizer, trust_remote_code))
+    return plain_tokenizer(tokenizer)
+
+
+DEFAULT_PRESET = "dense-tiny"
+
+
+def check_model_settings(model_or_preset, model_kw: dict, resume=False, seq_len: int | None = None) -> None:
+    """Validate the requested model (preset or ModelConfig with `model_kw`, and `seq_len` against its context)
+    without building it, so a bad setting fails before any folder or corpus work. ValueError names it.
+    A built model is checked for MoE routers the training losses do not apply to (moe.check_trainable).
+    With no preset and `resume`, the settings are checked against the saved model later."""
+    from ..config import ModelConfig, get_preset
+    if model_or_preset is None:
+        if resume:
+            return
+        model_or_preset = DEFAULT_PRESET
+    if isinstance(model_or_preset, PreTrainedModel):
+        if model_kw:
+            raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
+        wb_moe.check_trainable(model_or_preset)
+        return
+    if isinstance(model_or_preset, str):
+        mc = get_preset(model_or_preset, **model_kw)
+    elif isinstance(model_or_preset, ModelConfig):
+        mc = model_or_preset.override(**model_kw)
+    else:
+        raise ValueError(f"model_or_preset must be a preset name, a ModelConfig or a transformers model, "
+                         f"got {type(model_or_preset).__name__}")
+    if seq_len and seq_len > mc.max_position_embeddings:
+        raise ValueError(f"seq_len={seq_len} exceeds the model's context window max_position_embeddings="
+                         f"{mc.max_position_embeddings}; lower seq_len or raise max_position_embeddings")
+
+
+def _model(model_or_preset, tok, cfg, model_kw, resume_from=None):
+    if model_or_preset is None and resume_from is not None:
+        return _saved_model(resume_from, model_kw)
+    if model_or_preset is None:
+        model_or_preset = DEFAULT_PRESET
+    if isinstance(model_or_preset, PreTrainedModel):
+        if model_kw:
+            raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
+        return model_or_preset
+    from ..config import ModelConfig
+    if not isinstance(model_or_preset, (str, ModelConfig)):
+        raise ValueError(f"model_or_preset must be a preset name, a ModelConfig or a transformers model, "
+                         f"got {type(model_or_preset).__name__}")
+    return build_model(model_or_preset, tokenizer=tok, seed=cfg.seed, **model_kw)
+
+
+def _saved_model(path, model_kw):
+    """A model with the architecture saved in checkpoint `path` (weights are loaded later); `model_kw` must
+    agree with it."""
+    from ..models import EXPERTS_IMPLEMENTATION, auto_class, is_encoder_decoder, model_config
+    config = ckpt.saved_config(path)
+    kw = {"attn_implementation": "eager" if is_encoder_decoder(config) else "sdpa"}
+    if getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None):
+        kw["experts_implementation"] = EXPERTS_IMPLEMENTATION
+    model = auto_class(config).from_config(config, **kw)
+    if model_kw:
+        saved = model_config(model).to_dict()
+        _refuse_model_change(path, [(k, saved.get(k), v) for k, v in sorted(model_kw.items())
+                                    if k != "scaled_residual_init" and saved.get(k) != v])   # init only
+    return model
+
+
+def _check_same_model(model, path) -> None:
+    """Refuse to resume when the requested model's config differs from the one saved at `path`."""
+    _refuse_model_change(path, ckpt.config_differences(path, model.config))
+
+
+def _refuse_model_change(path, diffs) -> None:
+    if not diffs:
+        return
+    shown = ", ".join(f"{k} (saved {a!r}, requested {b!r})" for k, a, b in diffs[:6])
+    more = f" and {len(diffs) - 6} more" if len(diffs) > 6 else ""
+    raise ValueError(f"cannot resume from {path}: the requested model differs from the saved one in {shown}{more}. "
+                     "To resume the run as saved, drop --preset and the model --set values (in Python: "
+                     "model_or_preset=None, no model settings); to train the requested model, use a new --out "
+                     "(out_dir) or --overwrite.")
+
+
+def _check_vocab(model, tok):
+    n_model, n_tok = model.get_input_embeddings().num_embeddings, len(tok)
+    if n_tok > n_model:
+        raise ValueError(f"vocabulary mismatch: the tokenizer has {n_tok} tokens but the model's embedding has "
+                         f"only {n_model} rows; build the model with tokenizer=... (or vocab_size={n_tok})")
+
+
+def _seq_len(model, cfg) -> int:
+    c = model.config
+    ctx = int(getattr(c, "max_position_embeddings", 0) or getattr(c, "n_positions", 0) or 1024)
+    seq_len = cfg.seq_len or min(128, ctx)
+    if seq_len > ctx:
+        raise ValueError(f"seq_len={seq_len} exceeds the model's context window max_position_embeddings={ctx}; "
+                         f"lower seq_len or raise max_position_embeddings")
+    return seq_len
+
+
+def _load_weights(model, path, trust_remote_code: bool = False) -> None:
+    """Copy the checkpoint's weights into `model` (strict: every tensor must match), through from_pretrained
+    so the transformers checkpoint-format conversions (e.g. Mixtral expert layout) apply."""
+    from ..loading import from_pretrained
+    from ..models import auto_class
+    saved = from_pretrained(auto_class(model.config), path, trust_remote_code=trust_remote_code, dtype=torch.float32,
+                            local_files_only=True)
+    model.load_state_dict(saved.state_dict(), strict=True)
+
+
+def _is_moe(model) -> bool:
+    c = model.config
+    return bool(getattr(c, "num_local_experts", None) or getattr(c, "num_experts", None))
+
+
+def make_optimizer(model, cfg: TrainConfig, device) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (not norms, biases or embeddings); fused kernels where available."""
+    decay, no_decay = [], []
+    emb = {id(model.get_input_embeddings().weight)}
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 and id(p) not in emb else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
+
+
+def _restore(state, optimizer, path, device):
+    saved = ckpt.load_state(path)
+    optimizer.load_state_dict(saved["optimizer"])
+    state.step = int(saved["step"])
+    torch.set_rng_state(saved["rng"]["torch"])
+    if device.type == "cuda" and saved["rng"].get("cuda") is not None:
+        torch.cuda.set_rng_state(saved["rng"]["cuda"])
+    state.history, state.evals, state.samples = ckpt.read_records(path, state.step)
+    state.checkpoints = ckpt.list_checkpoints(path.parent.parent)
