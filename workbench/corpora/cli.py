@@ -6,9 +6,9 @@ import time
 
 
 def register(sub) -> None:
-    p = sub.add_parser("corpus", help="generate a corpus (stories, parallel or mixed) and print its statistics")
+    p = sub.add_parser("corpus", help="generate a corpus (stories, parallel, mixed or qa) and print its statistics")
     p.add_argument("--kind", default="stories", help="stories | parallel | mixed | qa")
-    p.add_argument("--n", type=int, default=1000, help="number of stories (stories, parallel) or documents (mixed)")
+    p.add_argument("--n", type=int, default=1000, help="number of stories (stories, parallel, qa) or documents (mixed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="train", choices=("train", "eval"),
                    help="train (default) or eval: the held-out stories, which no train corpus contains")

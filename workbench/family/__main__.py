@@ -1,5 +1,6 @@
-"""`python -m workbench.family`: train (a subset of) the model family, check each member, write its card, and
-compute the scoring grid. See workbench/family/recipe.py for the recipe.
+"""`python -m workbench.family`: train the model family (or some members), check them, write their cards.
+
+It also computes the scoring grid (--grid). See workbench/family/recipe.py for the recipe.
 
     python -m workbench.family --out data/models --grid data/grid                  # everything (GPU)
     python -m workbench.family --out runs/f --members dense-1m moe-1m --scale 0.01 # smoke test (CPU, minutes)
@@ -42,6 +43,7 @@ def run_family(out: Path, members, scale, skip_trained, device, n_docs, n_qa, ar
     from .cards import family_table, write_card
     from .checks import dead_experts, eval_texts, expert_shares, validator_scores, zero_shot
     from .recipe import BATCH, SEQ_LEN, family_corpus, family_tokenizer, train_member
+    from workbench.config import MOE_ONLY
     from workbench.models import count_params, model_config
     from workbench.scoring import label_logprobs
     from workbench.scoring.grid import grid_task
@@ -63,7 +65,10 @@ def run_family(out: Path, members, scale, skip_trained, device, n_docs, n_qa, ar
         model = res.model.eval()
         total, active = count_params(model)
         h = res.history
-        rec = {"name": m.name, "preset": m.preset, "base": m.base, "config": model_config(model).to_dict(),
+        config = model_config(model).to_dict()
+        if config["kind"] != "moe":               # MoE-only fields carry defaults that do not apply
+            config = {k: v for k, v in config.items() if k not in MOE_ONLY}
+        rec = {"name": m.name, "preset": m.preset, "base": m.base, "config": config,
                "params_total": total, "params_active": active, "steps": int(h["step"].iloc[-1]),
                "tokens_per_step": BATCH * SEQ_LEN if scale >= 1 else 8 * 64,      # as train_member sets them
                "hardware": hardware, "train_seconds": float(res.timing.get("total", 0.0)),

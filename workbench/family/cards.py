@@ -13,6 +13,10 @@ _ARCH = {"dense": "decoder-only, dense (Llama)", "moe": "decoder-only, mixture o
          "encdec": "encoder-decoder (T5 v1.1 layout, prefix-LM objective)"}
 
 
+def _tokens(n: float) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n:,.0f}"
+
+
 def _best(zero_shot: list[dict]) -> dict[str, dict]:
     best: dict[str, dict] = {}
     for r in zero_shot:
@@ -38,7 +42,7 @@ def card_markdown(rec: dict) -> str:
                 if cfg["kind"] == "moe" else "") + " |",
              f"| parameters | {rec['params_total'] / 1e6:.2f}M total, {rec['params_active'] / 1e6:.2f}M active per token |",
              f"| training data | {rec['data']} |",
-             f"| tokens seen | {rec['tokens_seen'] / 1e6:.1f}M ({rec['steps']} steps of {rec['tokens_per_step']:,} tokens) |",
+             f"| tokens seen | {_tokens(rec['tokens_seen'])} ({rec['steps']} steps of {rec['tokens_per_step']:,} tokens) |",
              f"| hardware, time | {rec['hardware']}, {rec['train_seconds']:.0f} s ({rec['tokens_per_s']:,.0f} tokens/s) |",
              f"| validation loss | {rec['val_loss']:.4f} nats/token"
              + (" (second half of each window given the first)" if cfg["kind"] == "encdec" else "") + " |"]
@@ -49,12 +53,19 @@ def card_markdown(rec: dict) -> str:
     if rec.get("expert_min_ratio") is not None:
         lines.append(f"| experts | smallest share {rec['expert_min_ratio']:.2f} x uniform on held-out text; "
                      f"dead experts (< 0.10 x uniform): {len(rec.get('dead_experts', []))} |")
-    best = _best(rec.get("zero_shot", []))
+    rows = rec.get("zero_shot", [])
+    best = _best(rows)
     if best:
-        lines += ["", "Held-out zero-shot accuracy (built-in tasks, evaluation split; best scoring function):", "",
-                  "| task | accuracy [95% CI] | scoring | majority | ceiling |", "|---|---|---|---:|---:|"]
+        plain = {r["task"]: r for r in rows if r["scoring"] == "acc"}
+        n = rows[0].get("n", "")
+        lines += ["", f"Held-out zero-shot accuracy on the built-in tasks ({n} examples each, evaluation split).",
+                  "`acc` is the plain log-likelihood of the label; the best of all scoring functions is picked on the",
+                  "same examples, so it is optimistic: read it against its interval and the majority baseline.", "",
+                  "| task | acc [95% CI] | best function [95% CI] | majority | ceiling |", "|---|---|---|---:|---:|"]
         for task, r in best.items():
-            lines.append(f"| {task} | {r['acc']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['scoring']} | "
+            a = plain.get(task)
+            acc = f"{a['acc']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}]" if a else "–"
+            lines.append(f"| {task} | {acc} | {r['scoring']} {r['acc']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
                          f"{r['majority']:.2f} | {r['ceiling']:.2f} |")
     lines += ["", f"Recipe: `{rec['command']}` (workbench.family.recipe).", ""]
     return "\n".join(lines)
@@ -74,6 +85,6 @@ def family_table(records: list[dict]) -> str:
         v = r.get("validator") or {}
         dead = "–" if r.get("expert_min_ratio") is None else str(len(r.get("dead_experts", [])))
         lines.append(f"| {r['name']} | {r['params_total'] / 1e6:.2f}M ({r['params_active'] / 1e6:.2f}M) | "
-                     f"{r['tokens_seen'] / 1e6:.1f}M | {r['train_seconds']:.0f} s | {r['val_loss']:.3f} | "
+                     f"{_tokens(r['tokens_seen'])} | {r['train_seconds']:.0f} s | {r['val_loss']:.3f} | "
                      f"{v.get('well_formed', float('nan')):.3f} | {dead} |")
     return "\n".join(lines) + "\n"

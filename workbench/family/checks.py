@@ -60,11 +60,12 @@ def validator_scores(model, tok, n: int = 200, seed: int = 0, max_new_tokens: in
         texts += generate(model, tok, "Once upon a time", n=min(50, n - start), temperature=0.8,
                           max_new_tokens=max_new_tokens, seed=seed + start)
     scores = validate_texts(texts, drop_unfinished=True)
-    return {k: round(float(v), 4) for k, v in scores.items()} | {"samples": n, "example": texts[0]}
+    return ({k: (int(v) if k in ("stories", "sentences") else round(float(v), 4)) for k, v in scores.items()}
+            | {"samples": n, "example": texts[0]})
 
 
 def zero_shot(records: dict) -> list[dict]:
-    """Rows (task, scoring, acc, ci_low, ci_high, majority, ceiling) from {task spec: LabelLogprobs}."""
+    """Rows (task, scoring, acc, ci_low, ci_high, n, majority, ceiling) from {task spec: LabelLogprobs}."""
     from workbench.scoring import SCORING_FUNCTIONS, predictions
     from workbench.scoring.stats import bootstrap_ci
     rows = []
@@ -75,5 +76,5 @@ def zero_shot(records: dict) -> list[dict]:
             correct = (pred == golds).astype(float)
             lo, hi = bootstrap_ci(correct)
             rows.append({"task": spec, "scoring": fn, "acc": float(correct.mean()), "ci_low": lo, "ci_high": hi,
-                         "majority": rec.task.majority, "ceiling": rec.task.ceiling})
+                         "n": len(golds), "majority": rec.task.majority, "ceiling": rec.task.ceiling})
     return rows
