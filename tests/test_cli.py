@@ -28,6 +28,19 @@ def test_console_script_reports_errors_cleanly(tmp_path):
     assert "error" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_tokenizer_refuses_a_non_empty_out_without_overwrite(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("Once upon a time a fox ran home.\n\nThe end came soon.\n" * 20)
+    assert main(["tokenizer", "--corpus", str(corpus), "--vocab-size", "300", "--out", str(run)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]
+    assert main(["tokenizer", "--corpus", str(corpus), "--vocab-size", "280", "--out", str(run), "--overwrite"]) == 0
+    assert (run / "tokenizer.json").exists()
+
+
 @pytest.mark.parametrize("bad", [["--nonsense"], []])
 def test_bad_usage_exits_nonzero(bad):
     with pytest.raises(SystemExit) as exc:
@@ -41,6 +54,12 @@ def test_train_rejects_unknown_preset_before_touching_the_corpus(tmp_path, capsy
     assert main(["train", "--preset", "nope", "--corpus", str(corpus), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "unknown preset 'nope'" in err and "dense-tiny" in err
+
+
+@pytest.mark.parametrize("limit", ["0", "-3"])
+def test_score_refuses_a_limit_below_one(limit, capsys):
+    assert main(["score", "--model", "no-such-model-here", "--task", "ending", "--limit", limit]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
 
 
 def test_score_all_without_channel_pass(capsys):

@@ -171,6 +171,24 @@ def test_a_mistyped_default_fails_at_once_with_suggestions(offline, monkeypatch,
     assert time.perf_counter() - t0 < 5
 
 
+def test_model_name_errors_list_only_the_defaults_present(monkeypatch, tmp_path):
+    import workbench.models as wm
+    (tmp_path / "tiny-dense").mkdir()
+    (tmp_path / "tiny-dense" / "config.json").write_text("{}")
+    monkeypatch.setattr(wm, "DEFAULT_MODELS", {n: tmp_path / n for n in ("tiny-dense", "tiny-moe", "dense-4m")})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError) as err:
+        resolve("tiny-dens")
+    assert "Did you mean 'tiny-dense'?" in str(err.value) and "workbench default (tiny-dense)," in str(err.value)
+    with pytest.raises(FileNotFoundError) as err:
+        resolve("dense-4n")
+    assert "'dense-4m' is part of the model family, trained by `make models`" in str(err.value)
+    assert "Did you mean" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match=r"model family, trained by `make models` \(needs a GPU\); "
+                                                r"the defaults present: tiny-dense$"):
+        resolve("dense-4m")
+
+
 def test_offline_a_hub_id_outside_the_cache_fails_at_once(monkeypatch, no_network):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="not a Hub model in the local cache while offline"):

@@ -91,3 +91,36 @@ def test_cli_reports_context_cuts_on_stderr(tiny_tok, tmp_path, capsys):
     assert main(["generate", "--model", str(tmp_path), "--prompt", "Once", "--n", "1",
                  "--max-new-tokens", "500", "--temperature", "0"]) == 0
     assert "samples stop after" in capsys.readouterr().err
+
+
+def test_greedy_decoding_passes_no_sampling_flags(tiny_tok):
+    model = tiny_model("dense", tokenizer=tiny_tok)
+    seen, real = [], model.generate
+
+    def record(x, **kw):
+        seen.append(kw)
+        return real(x, **kw)
+    model.generate = record
+    generate(model, tiny_tok, "Once", temperature=0, max_new_tokens=2, top_k=5)
+    assert "top_k" not in seen[-1] and "temperature" not in seen[-1]
+    generate(model, tiny_tok, "Once", temperature=0.8, max_new_tokens=2)
+    assert seen[-1]["top_k"] == 0 and seen[-1]["temperature"] == 0.8
+
+
+def test_cli_warnings_are_one_line_and_transformers_is_quiet(tiny_tok, tmp_path, capsys):
+    from transformers.utils import logging as hf_logging
+    before = (warnings.showwarning, hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled())
+    model = tiny_model("dense", tokenizer=tiny_tok)
+    model.resize_token_embeddings(len(tiny_tok) + 64)                   # padded rows: a warning, not an error
+    model.save_pretrained(tmp_path)
+    tiny_tok.save_pretrained(tmp_path)
+    capsys.readouterr()
+    assert main(["generate", "--model", str(tmp_path), "--prompt", "Once", "--n", "1",
+                 "--max-new-tokens", "4", "--temperature", "0"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("workbench generate: warning: ") for ln in lines), err
+    assert "embedding rows" in err and "UserWarning" not in err and "Loading weights" not in err
+    assert "generation flags" not in err
+    assert (warnings.showwarning, hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()) == before
+

@@ -26,7 +26,20 @@ def test_unknown_preset_and_setting_list_the_valid_ones():
     with pytest.raises(ValueError, match="valid presets: .*dense-tiny.*moe-tiny"):
         get_preset("dense-huge")
     with pytest.raises(ValueError, match="unknown model setting.*valid:.*hidden_size"):
-        get_preset("dense-nano", hidden=3)
+        get_preset("dense-nano", zzz=3)
+
+
+def test_typos_get_a_did_you_mean():
+    from workbench.train.config import TrainConfig, split_overrides
+    with pytest.raises(ValueError, match="unknown preset 'dense-tiy'; did you mean 'dense-tiny'?"):
+        get_preset("dense-tiy")
+    want = r"unknown {}setting 'hiden_size'; did you mean 'hidden_size'\? \(all settings: `workbench train --help`\)$"
+    with pytest.raises(ValueError, match=want.format("model ")):
+        get_preset("dense-nano", hiden_size=3)
+    with pytest.raises(ValueError, match=want.format("")):
+        split_overrides({"hiden_size": 3})
+    with pytest.raises(ValueError, match=r"unknown training setting 'warmpu'; did you mean 'warmup'\?"):
+        TrainConfig().override(warmpu=3)
 
 
 def test_count_params_total_and_active(tiny_tok):
@@ -101,6 +114,16 @@ def test_saved_models_reload_with_plain_transformers(tmp_path, tiny_dense, tiny_
     assert "reloaded 2" in out.stdout
     model, tok = load_model(tmp_path / "moe")
     assert len(tok) == len(tiny_tok) and not model.training
+
+
+def test_load_model_checks_the_tokenizer_fits_the_model(tmp_path, tiny_tok):
+    n = len(tiny_tok)
+    save_model(build_model("dense-nano", vocab_size=n - 8), tiny_tok, tmp_path / "small")
+    with pytest.raises(ValueError, match=f"small.*{n} tokens.*{n - 8} embedding rows"):
+        load_model(tmp_path / "small")
+    save_model(build_model("dense-nano", vocab_size=n + 64), tiny_tok, tmp_path / "padded")
+    with pytest.warns(UserWarning, match=f"{n} tokens, the model {n + 64} embedding rows"):
+        load_model(tmp_path / "padded")
 
 
 def test_load_model_missing_directory_says_what_is_missing(tmp_path):

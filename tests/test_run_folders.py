@@ -133,6 +133,24 @@ def test_resume_with_nothing_to_resume_is_refused(tok, texts, tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
 
 
+def test_resume_at_or_past_steps_trains_nothing_and_says_so(tok, texts, tmp_path, capsys):
+    out = tmp_path / "run"
+    run(out, tok, texts, steps=3, checkpoint_every=1)
+    before = snapshot(out)
+    r = run(out, tok, texts, resume=True, steps=2)
+    assert r.stop_reason == ("nothing to train: the run is already at step 3 of --steps 2; "
+                             "raise --steps to train further")
+    assert r.history["step"].tolist() == [1, 2, 3] and snapshot(out) == before
+    from workbench.cli import main
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(texts))
+    capsys.readouterr()
+    assert main(["train", "--corpus", str(corpus), "--out", str(out), "--resume", "--steps", "3",
+                 "--batch-size", "4", "--seq-len", "32"]) == 0
+    printed = capsys.readouterr().out
+    assert "nothing to train: the run is already at step 3 of --steps 3" in printed and "trained" not in printed
+
+
 def test_resume_with_a_different_model_names_the_fields(tok, texts, tmp_path):
     out = tmp_path / "run"
     run(out, tok, texts, steps=2)

@@ -217,6 +217,20 @@ def test_bad_settings_raise_clear_errors(tok, texts, bad, match):
         train("dense-nano", texts, tokenizer=tok, steps=kw.pop("steps", 2), **kw)
 
 
+def test_a_warmup_not_below_steps_warns_once(tok, texts):
+    import warnings
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        train("dense-nano", texts, tokenizer=tok, steps=3, **{**TINY, **FAST, "warmup": 5})
+    said = [str(w.message) for w in got if "warmup" in str(w.message)]
+    assert len(said) == 1 and "warmup 5 >= steps 3: the learning rate never reaches its peak" in said[0]
+    assert "--warmup" in said[0]
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        train("dense-nano", texts, tokenizer=tok, steps=3, **{**TINY, **FAST, "warmup": 2})
+    assert not [w for w in got if "warmup" in str(w.message)]
+
+
 def test_corpus_smaller_than_one_batch_and_vocab_mismatch(tok, texts):
     with pytest.raises(ValueError, match="corpus too small for one batch"):
         train("dense-nano", texts[:2], tokenizer=tok, steps=2, **TINY, **{**FAST, "batch_size": 64})

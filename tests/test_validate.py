@@ -118,6 +118,16 @@ def test_cli_validate_corpus_dir_reads_each_record_in_its_language(tmp_path, cap
     assert main(["validate", str(d)]) == 0 and "well_formed" in capsys.readouterr().out
 
 
+def test_validate_records_grades_the_story_of_qa_records_and_names_the_domains():
+    from workbench.corpora.validate import validate_records
+    records = generate_corpus("qa", 20, seed=5).records
+    assert all(r["domain"] == "qa" for r in records)
+    out = validate_records(records)
+    assert out["all"]["stories"] == 20 and out["all"]["perfect_stories"] == 1.0
+    with pytest.raises(ValueError, match="domain arith, code"):
+        validate_records([{"text": "1+1=2", "domain": "arith"}, {"text": "x = 1", "domain": "code"}])
+
+
 @pytest.mark.parametrize("content,msg", [(b"", "empty"), (b"\xff\xfe caf\xe9\n", "not UTF-8")])
 def test_cli_validate_bad_files(tmp_path, capsys, content, msg):
     f = tmp_path / "bad.txt"

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
 
 COMMANDS = [  # module -> its subcommand(s)
     "workbench.corpora.cli",   # corpus, validate
@@ -34,13 +36,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _quiet(command: str):
+    """Warnings as one line `workbench COMMAND: warning: MESSAGE`; transformers' progress bars off and its
+    logging at errors only. Everything is restored on exit."""
+    from transformers.utils import logging as hf_logging
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"workbench {command}: warning: {message}", file=file or sys.stderr)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Errors go through workbench.errors: a known failure prints what happened and what to
-    do (exit 2); any other prints a one-line summary and a pointer to --debug (exit 1); --debug re-raises."""
+    do (exit 2); any other prints a one-line summary and a pointer to --debug (exit 1); --debug re-raises.
+    Warnings print as one line each, and transformers' progress bars and log messages are off, unless --debug."""
     from .errors import explain
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with contextlib.nullcontext() if args.debug else _quiet(args.command):
+            return int(args.func(args) or 0)
     except (Exception, KeyboardInterrupt) as err:
         if args.debug:
             raise

@@ -6,6 +6,7 @@ Not here: training settings (`workbench.train`), building the model (`workbench.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -61,7 +62,8 @@ class ModelConfig:
         valid = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - valid)
         if unknown:
-            raise ValueError(f"unknown model setting(s) {unknown}; valid: {sorted(valid)}")
+            raise ValueError(did_you_mean("model setting", unknown, valid)
+                             or f"unknown model setting(s) {unknown}; valid: {sorted(valid)}")
         kind = changes.get("kind", self.kind)
         moe_only = sorted(set(changes) & MOE_ONLY)
         if moe_only and kind != "moe":
@@ -138,8 +140,20 @@ PRESETS.update({
 })
 
 
+def did_you_mean(what: str, unknown, valid) -> str:
+    """"unknown WHAT 'x'; did you mean 'y'? (all settings: ...)" when every unknown name has a close valid
+    one, else "" (the caller then lists them all)."""
+    guesses = [(u, difflib.get_close_matches(u, sorted(valid), n=1)) for u in unknown]
+    if not guesses or not all(g for _, g in guesses):
+        return ""
+    return "; ".join(f"unknown {what} {u!r}; did you mean {g[0]!r}?" for u, g in guesses) + \
+        " (all settings: `workbench train --help`)"
+
+
 def get_preset(name: str, **overrides) -> ModelConfig:
-    """The named preset with `overrides` applied; unknown names list the valid ones."""
+    """The named preset with `overrides` applied; unknown names list the valid ones (and the closest)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+        close = difflib.get_close_matches(name, list(PRESETS), n=1)
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown preset {name!r};{hint} valid presets: {', '.join(PRESETS)}")
     return PRESETS[name].override(**overrides) if overrides else PRESETS[name]

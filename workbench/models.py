@@ -22,7 +22,7 @@ import torch
 from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, LlamaConfig, MixtralConfig,
                           PreTrainedModel, Qwen2MoeConfig, T5Config)
 
-from .config import DEFAULT_MODELS, MOE_ONLY, ModelConfig, get_preset
+from .config import DEFAULT_MODELS, FAMILY_NAMES, MOE_ONLY, ModelConfig, get_preset
 from .errors import disk_full_guard
 from .loading import from_pretrained
 
@@ -240,11 +240,14 @@ def resolve(name_or_dir: str | Path) -> str:
     defaults, for a name that is no local folder and either is a near miss of a default ('tiny-dens'), cannot
     be a Hub id (a path), or is not in the local Hub cache while HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE is set.
     """
+    present = [n for n, p in DEFAULT_MODELS.items() if (p / "config.json").exists()]
+    have = f"the defaults present: {', '.join(present)}" if present else "no default model is present"
     if str(name_or_dir) in DEFAULT_MODELS:
         path = DEFAULT_MODELS[str(name_or_dir)]
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"default model {name_or_dir!r} is missing from {path}; "
-                                    "train it with `make models`")
+            how = ("it is part of the model family, trained by `make models` (needs a GPU)"
+                   if str(name_or_dir) in FAMILY_NAMES else "train it with `bash data/models/train_defaults.sh`")
+            raise FileNotFoundError(f"default model {name_or_dir!r} is missing from {path}: {how}; {have}")
         return str(path)
     path = Path(name_or_dir).expanduser()
     if path.exists():
@@ -262,10 +265,15 @@ def resolve(name_or_dir: str | Path) -> str:
     if offline_miss:
         why += (", and not a Hub model in the local cache while offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE "
                 "is set)")
-    hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
-    raise FileNotFoundError(f"no model {name!r}: {why}. {hint}Give a workbench default "
-                            f"({', '.join(DEFAULT_MODELS)}), a folder holding a saved model (config.json), "
-                            "or a Hub id (owner/name) when online")
+    near = [n for n in close if n in present]
+    hint = f"Did you mean {' or '.join(map(repr, near))}? " if near else ""
+    absent = [n for n in close if n not in present and n in FAMILY_NAMES]
+    if absent:
+        hint += (f"{' and '.join(map(repr, absent))} {'is' if len(absent) == 1 else 'are'} part of the model "
+                 "family, trained by `make models` (needs a GPU), and not present here. ")
+    defaults = f"a workbench default ({', '.join(present)})" if present else "a workbench default (none present)"
+    raise FileNotFoundError(f"no model {name!r}: {why}. {hint}Give {defaults}, a folder holding a saved model "
+                            "(config.json), or a Hub id (owner/name) when online")
 
 
 def supported_attention(config, requested: str = "sdpa") -> str:
@@ -313,9 +321,29 @@ def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str 
         model.set_experts_implementation(EXPERTS_IMPLEMENTATION)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    check_vocab(model, tok, where)
     if device:
         model.to(device)
     return model.eval(), tok
+
+
+def check_vocab(model, tok, where) -> None:
+    """ValueError when `tok` has more tokens than `model` has embedding rows (its ids would index past them);
+    a warning when it has fewer (legal, e.g. padded embeddings, but also what a replaced tokenizer looks like)."""
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(emb, "num_embeddings", None) or getattr(model.config, "vocab_size", None)
+    if not rows:
+        return
+    n = len(tok)
+    if n > rows:
+        raise ValueError(f"{where}: the tokenizer has {n} tokens but the model only {rows} embedding rows, so "
+                         "they were not trained together (was the tokenizer replaced?); retrain the model with "
+                         "this tokenizer or restore the one it was trained with")
+    if n < rows:
+        import warnings
+        warnings.warn(f"{where}: the tokenizer has {n} tokens, the model {rows} embedding rows; fine if the "
+                      "embeddings are padded, otherwise the tokenizer is not the one the model was trained with",
+                      stacklevel=3)
 
 
 def register(sub) -> None:

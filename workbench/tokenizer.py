@@ -110,11 +110,20 @@ def register(sub) -> None:
     p.add_argument("--corpus", required=True, help="corpus directory, .txt or .jsonl file")
     p.add_argument("--vocab-size", type=int, default=4096)
     p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty --out (a model folder's tokenizer is replaced)")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     from .corpora import read_texts
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a directory: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not getattr(args, "overwrite", False):
+        what = "a model" if (out / "config.json").exists() else "files"
+        raise FileExistsError(f"{out} already holds {what}; a new tokenizer there would not match what was "
+                              f"trained with the old one. Choose another --out, or pass --overwrite to replace it")
     texts = read_texts(args.corpus)
     tok = train_tokenizer(texts, args.vocab_size)
     save_tokenizer(tok, args.out)

@@ -19,7 +19,7 @@ def register(sub) -> None:
     v = sub.add_parser("validate", help="judge stories against the story grammar (well-formed, hero consistency)")
     v.add_argument("file", help="a .txt file of stories (blank-line separated, or `workbench generate` output: "
                                 "one story per '--- sample N' block), or a corpus directory / .jsonl "
-                                "(story records only, each in its own language)")
+                                "(story records, and the stories of qa records, each in its own language)")
     v.add_argument("--json", action="store_true", help="print the numbers as JSON")
     v.add_argument("--drop-unfinished", action="store_true",
                    help="ignore a last sentence without final punctuation (model samples cut at max tokens)")

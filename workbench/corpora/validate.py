@@ -131,18 +131,29 @@ def validate_texts(texts: Iterable[str], recognizer: Recognizer | None = None,
     return _aggregate(rows)
 
 
+_QA_LINE = re.compile(r"^(?:Question|Instruction):", re.MULTILINE)
+
+
 def validate_records(records: Iterable[dict], drop_unfinished: bool = False) -> dict:
-    """Story records of a corpus (other domains skipped), each read in its own `lang` ("mix": sentence by
-    sentence): {"all": numbers over every story, "by_lang": {lang: numbers}}."""
+    """Story records of a corpus (of `qa` records their story, the text before the first Question: or
+    Instruction: line; other domains skipped), each read in its own `lang` ("mix": sentence by sentence):
+    {"all": numbers over every story, "by_lang": {lang: numbers}}."""
     rows: dict[str, list[dict]] = {}
+    domains: set[str] = set()
     for r in records:
-        if r.get("domain", "story") not in ("story", "text"):
+        domain = r.get("domain", "story")
+        domains.add(str(domain))
+        if domain not in ("story", "text", "qa"):
+            continue
+        text = _QA_LINE.split(r["text"], maxsplit=1)[0].strip() if domain == "qa" else r["text"]
+        if not text:
             continue
         lang = r.get("lang", "en")
-        rows.setdefault(lang, []).append(validate_text(r["text"], None, drop_unfinished,
+        rows.setdefault(lang, []).append(validate_text(text, None, drop_unfinished,
                                                        lang if lang in _STORY_LANGS() else "auto"))
     if not rows:
-        raise ValueError("no story records to validate (all records are other domains, e.g. arith or code)")
+        raise ValueError("no story records to validate: the records are of domain "
+                         f"{', '.join(sorted(domains)) or '(none)'}; only story, text and qa records hold stories")
     return {"all": _aggregate([x for group in rows.values() for x in group]),
             "by_lang": {lang: _aggregate(group) for lang, group in sorted(rows.items())}}
 

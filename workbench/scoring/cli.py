@@ -30,13 +30,16 @@ def _load(name: str, trust_remote_code: bool = False):
 
 def _cli(args) -> int:
     from . import example_table, label_logprobs, load_task, resolve_names, summarize
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1 (the number of examples to score), got {args.limit}; "
+                         "leave it out to score them all")
     names = resolve_names(args.scoring)              # fail fast on an unknown function, before loading anything
     if args.no_channel:
         if args.scoring != "all" and "channel" in names:
             raise ValueError("--no-channel skips the pass that channel scoring needs: drop one of the two")
         names = [n for n in names if n != "channel"]
     task = load_task(args.task)
-    if args.limit:
+    if args.limit is not None:
         task = task.head(args.limit)
     model, tok = _load(args.model, args.trust_remote_code)
     rec = label_logprobs(model, tok, task, model_name=str(args.model),

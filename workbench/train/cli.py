@@ -88,6 +88,8 @@ def _cli_train(args) -> int:
                "checkpoints": [str(p) for p in result.checkpoints]}
     if args.json:
         print(json.dumps(summary))
+    elif result.stop_reason.startswith("nothing to train"):
+        print(result.stop_reason)
     else:
         print(f"trained {summary['steps']} steps in {summary['train_seconds']}s, val loss "
               f"{summary['final_val_loss']:.4f}, {summary['tokens_per_s']:,.0f} tokens/s -> {result.out_dir}")

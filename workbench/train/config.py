@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from ..config import ModelConfig
+from ..config import ModelConfig, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ class TrainConfig:
     def override(self, **changes) -> "TrainConfig":
         unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
-            raise ValueError(f"unknown training setting(s) {unknown}; valid: {sorted(f.name for f in fields(self))}")
+            valid = sorted(f.name for f in fields(self))
+            raise ValueError(did_you_mean("training setting", unknown, valid)
+                             or f"unknown training setting(s) {unknown}; valid: {valid}")
         if "sample_prompts" in changes and isinstance(changes["sample_prompts"], str):
             changes["sample_prompts"] = (changes["sample_prompts"],)
         return replace(self, **changes)
@@ -101,7 +103,8 @@ def split_overrides(overrides: dict) -> tuple[dict, dict]:
     """(training settings, model settings) from one keyword dict; unknown names raise listing both sets."""
     unknown = sorted(set(overrides) - TRAIN_FIELDS - MODEL_FIELDS)
     if unknown:
-        raise ValueError(f"unknown setting(s) {unknown}; training settings: {sorted(TRAIN_FIELDS)}; "
+        raise ValueError(did_you_mean("setting", unknown, TRAIN_FIELDS | MODEL_FIELDS)
+                         or f"unknown setting(s) {unknown}; training settings: {sorted(TRAIN_FIELDS)}; "
                          f"model settings: {sorted(MODEL_FIELDS)}")
     train = {k: v for k, v in overrides.items() if k in TRAIN_FIELDS}
     model = {k: v for k, v in overrides.items() if k in MODEL_FIELDS}

@@ -53,11 +53,11 @@ def generate(model, tokenizer, prompt: str = "", n: int = 1, temperature: float 
         torch.manual_seed(seed)
     was_training = model.training
     model.eval()
-    kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, top_k=top_k or 0,
+    kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens,
               pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
               eos_token_id=tokenizer.eos_token_id)
-    if temperature > 0:
-        kw["temperature"] = temperature
+    if temperature > 0:                  # sampling flags only when sampling; top_k 0 = the full distribution
+        kw.update(temperature=temperature, top_k=top_k or 0)
     out = model.generate(x, attention_mask=torch.ones_like(x), **kw)
     model.train(was_training)
     head = tokenizer.decode(ids, skip_special_tokens=True) if seq2seq else ""

@@ -106,6 +106,10 @@ def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, confi
     train_kw, model_kw = split_overrides(overrides)
     cfg = (config or TrainConfig()).override(**train_kw)
     check_model_settings(model_or_preset, model_kw, resume, cfg.seq_len)   # before the folder or the corpus
+    if cfg.warmup and cfg.warmup >= cfg.steps:
+        peak = "never reaches its peak" if cfg.warmup > cfg.steps else "reaches its peak only at the last step"
+        warnings.warn(f"warmup {cfg.warmup} >= steps {cfg.steps}: the learning rate {peak} and never decays; "
+                      f"use a smaller --warmup (e.g. --warmup {max(1, cfg.steps // 10)})", stacklevel=2)
     if corpus is None:
         raise ValueError("give a corpus: a list of texts, a Corpus, or a corpus path")
     args = (model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code)
@@ -157,6 +161,8 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
 
 def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> TrainResult:
     cfg, model = state.config, state.model
+    if state.step and state.step >= cfg.steps:   # a resume with nothing left to do: the run stays as it is
+        return _nothing_to_train(state, out_dir)
     handles = wb_moe.prepare_for_training(model, expert_output_mask_p=cfg.expert_output_mask_p,
                                           gating_dropout_p=cfg.gating_dropout_p) if state.is_moe else []
     if state.is_moe and cfg.aux_loss_convention != "hf" and not _ROUTER_TAKES_CONVENTION:
@@ -212,6 +218,20 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     _flush(state, pending, t_window, callbacks)
     timing["log"] += time.perf_counter() - t0
     return _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start, handles, amp, good=True)
+
+
+def _nothing_to_train(state: TrainState, out_dir) -> TrainResult:
+    """The resumed run unchanged (nothing saved, no callbacks), its stop_reason saying why."""
+    model = state.model
+    if state.is_moe and getattr(model.config, "eom_inference_scale", None) is None:
+        wb_moe.finalize_for_inference(model, state.config.expert_output_mask_p)
+    model.eval()
+    reason = (f"nothing to train: the run is already at step {state.step} of --steps {state.config.steps}; "
+              "raise --steps to train further")
+    return TrainResult(model=model, tokenizer=state.tokenizer, out_dir=out_dir, history=pd.DataFrame(state.history),
+                       evals=pd.DataFrame(state.evals, columns=["step", "val_loss", "val_ppl"]),
+                       samples=dict(state.samples), checkpoints=list(state.checkpoints), stop_reason=reason,
+                       timing={"total": 0.0})
 
 
 def _lean(model, cfg, device):
