@@ -354,12 +354,13 @@ def register(sub) -> None:
 
 def _cli_models(args) -> int:
     from .config import PRESETS
-    print(f"{'preset':<12} {'kind':<6} {'layers':>6} {'width':>6} {'heads':>5} {'experts':>8} "
+    print(f"{'preset':<12} {'kind':<6} {'layers':>6} {'width':>6} {'heads':>5} {'MLP':>5} {'experts':>8} "
           f"{'total':>10} {'active':>10}")
     for name, cfg in PRESETS.items():
         with torch.device("meta"):
             total, active = count_params(build_model(cfg, vocab_size=args.vocab_size))
         experts = f"{cfg.num_experts_per_tok}/{cfg.num_local_experts}" if cfg.kind == "moe" else "-"
-        print(f"{name:<12} {cfg.kind:<6} {cfg.num_hidden_layers:>6} {cfg.hidden_size:>6} "
-              f"{cfg.num_attention_heads:>5} {experts:>8} {total / 1e6:>9.2f}M {active / 1e6:>9.2f}M")
+        layers = f"{cfg.num_hidden_layers}+{cfg.num_hidden_layers}" if cfg.kind == "encdec" else cfg.num_hidden_layers
+        print(f"{name:<12} {cfg.kind:<6} {layers:>6} {cfg.hidden_size:>6} {cfg.num_attention_heads:>5} "
+              f"{cfg.intermediate_size:>5} {experts:>8} {total / 1e6:>9.2f}M {active / 1e6:>9.2f}M")
     return 0
