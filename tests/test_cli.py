@@ -67,3 +67,14 @@ def test_score_all_without_channel_pass(capsys):
     out = capsys.readouterr().out
     assert '"dcpmi"' in out and '"channel"' not in out
     assert main(["score", "--model", "tiny-dense", "--task", "ending", "--scoring", "channel", "--no-channel"]) == 2
+
+
+def test_a_closed_pipe_is_not_an_error():
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "workbench.cli", "models"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()                       # like `workbench models | head -1`
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "error" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 import warnings
 
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.nullcontext() if args.debug else _quiet(args.command):
             return int(args.func(args) or 0)
+    except BrokenPipeError:                   # the reader went away (`workbench models | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (Exception, KeyboardInterrupt) as err:
         if args.debug:
             raise
