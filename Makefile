@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(OFFLINE) $(PY) bench/bench_attention_widget.py
 	$(OFFLINE) $(PY) bench/bench_routing.py
 	$(OFFLINE) $(PY) bench/bench_scoring.py
+	$(OFFLINE) $(PY) bench/bench_grid.py
 
 ## Refresh the pinned constraints from the current environment.
 lock:
