@@ -44,9 +44,12 @@ def test_expert_shares_count_the_routers_own_choices(tiny_tok):
     chosen = {0: [], 1: []}
     hooks = [layer.mlp.gate.register_forward_hook(lambda m, i, out, k=k: chosen[k].append(out[2].reshape(-1)))
              for k, layer in enumerate(model.model.layers)]
-    shares = expert_shares(model, tiny_tok, texts)
+    with torch.no_grad():                         # each text alone, no padding: the router's own choices
+        for t in texts:
+            model(input_ids=torch.tensor([tiny_tok(t, add_special_tokens=False)["input_ids"]]))
     for h in hooks:
         h.remove()
+    shares = expert_shares(model, tiny_tok, texts)          # batched and padded: padding must not count
     for k in (0, 1):
         counts = np.bincount(torch.cat(chosen[k]).numpy(), minlength=4)
         np.testing.assert_allclose(shares[k], counts / counts.sum())

@@ -146,7 +146,6 @@ def test_probe_scoring_and_routing_paths_refuse(planted, tiny_tok):
 
 
 def test_attention_widget_shows_the_refusal(planted, tiny_tok, tiny_dense):
-    pytest.importorskip("ipywidgets")
     from workbench.widgets.attention import AttentionExplorer
     ex = AttentionExplorer(tiny_dense, tiny_tok, "Once upon a time", name="tiny")
     ex.model_dir.value = str(planted)
@@ -161,7 +160,6 @@ def test_train_api_refuses_a_tokenizer_with_code(planted, tmp_path):
 
 
 def test_a_dataset_script_never_runs(tmp_path):
-    pytest.importorskip("datasets")
     from workbench.corpora import read_texts
     d = tmp_path / "ds"
     d.mkdir()
@@ -287,3 +285,20 @@ def test_a_trusted_custom_tokenizer_is_saved_as_plain_files(planted, corpus, tmp
         assert "auto_map" not in cfg and cfg.get("tokenizer_class") != "CustomTokenizer", f
     check_remote_code(out)
     assert load_tokenizer(out)("Once upon a time")["input_ids"]
+
+
+def test_every_load_call_in_the_package_passes_trust_remote_code():
+    """Source check: every from_pretrained/from_config call in workbench/ names trust_remote_code explicitly,
+    so no new load path can fall back to transformers' interactive default."""
+    import ast
+    from pathlib import Path
+    root = Path(wb.__file__).parent
+    missing = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                if name in ("from_pretrained", "from_config") and \
+                        not any(k.arg == "trust_remote_code" for k in node.keywords):
+                    missing.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not missing, f"load calls without an explicit trust_remote_code: {missing}"

@@ -75,8 +75,9 @@ def build_model(preset: str | ModelConfig = "dense-tiny", vocab_size: int | None
     if cfg.kind == "moe":
         kw["experts_implementation"] = EXPERTS_IMPLEMENTATION
     if cfg.kind == "encdec":      # T5 initialises by its own rule (std scaled by width and head size)
-        return AutoModelForSeq2SeqLM.from_config(hf_config(cfg, vocab_size, tokenizer), attn_implementation="eager")
-    model = AutoModelForCausalLM.from_config(hf_config(cfg, vocab_size, tokenizer), **kw)
+        return AutoModelForSeq2SeqLM.from_config(hf_config(cfg, vocab_size, tokenizer), attn_implementation="eager",
+                                                 trust_remote_code=False)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg, vocab_size, tokenizer), trust_remote_code=False, **kw)
     if cfg.scaled_residual_init:
         scale_residual_init(model)
     return model
@@ -302,20 +303,21 @@ def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str 
     """
     from transformers import AutoConfig
     where = resolve(name_or_dir)
-    kw = dict(trust_remote_code=trust_remote_code, local_files_only=local_only or Path(where).exists())
-    config = from_pretrained(AutoConfig, where, **kw)
+    trust = trust_remote_code is True
+    kw = dict(local_files_only=local_only or Path(where).exists())
+    config = from_pretrained(AutoConfig, where, trust_remote_code=trust, **kw)
     if getattr(config, "model_type", "") in ENCODER_ONLY:
         raise ValueError(f"{where} is an encoder-only model ({config.model_type}): it predicts masked tokens, not "
                          "the next one, so generation, causal attention maps and label scoring do not apply; use a "
                          "causal LM or an encoder-decoder (T5, BART)")
-    tok = from_pretrained(AutoTokenizer, where, **kw)
+    tok = from_pretrained(AutoTokenizer, where, trust_remote_code=trust, **kw)
     try:
         model = from_pretrained(auto_class(config), where, attn_implementation=supported_attention(
-            config, attn_implementation), dtype=dtype or torch.float32, **kw)
+            config, attn_implementation), dtype=dtype or torch.float32, trust_remote_code=trust, **kw)
     except ValueError as err:          # an architecture without this attention implementation: its default
         if "attn_implementation" not in str(err) and "does not support" not in str(err):
             raise
-        model = from_pretrained(auto_class(config), where, dtype=dtype or torch.float32, **kw)
+        model = from_pretrained(auto_class(config), where, dtype=dtype or torch.float32, trust_remote_code=trust, **kw)
     if getattr(model.config, "num_local_experts", None) and getattr(model.config, "_experts_implementation", None) \
             not in (None, "eager", "grouped_mm"):
         model.set_experts_implementation(EXPERTS_IMPLEMENTATION)

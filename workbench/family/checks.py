@@ -11,7 +11,6 @@ Here: `DEAD_RATIO`, `eval_texts()`, `expert_shares()`, `dead_experts()`, `valida
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 DEAD_RATIO = 0.10
 
@@ -22,26 +21,14 @@ def eval_texts(n: int = 300, seed: int = 0) -> list[str]:
     return generate_corpus("mixed", n, seed=seed, split="eval").texts
 
 
-@torch.no_grad()
 def expert_shares(model, tok, texts: list[str], max_tokens: int = 256) -> np.ndarray:
     """(MoE layers, experts) share of the top-k assignments each expert gets over the tokens of `texts`
-    (rows sum to 1). Uses the model's own router logits (output_router_logits) and its top-k."""
-    device = next(model.parameters()).device
-    k = int(model.config.num_experts_per_tok)
-    counts = None
-    model.eval()
-    for text in texts:
-        ids = tok(text, add_special_tokens=False)["input_ids"][:max_tokens]
-        if not ids:
-            continue
-        out = model(input_ids=torch.tensor([ids], device=device), output_router_logits=True)
-        logits = torch.stack([r.float().reshape(-1, r.shape[-1]) for r in out.router_logits])   # (L, T, E)
-        top = logits.topk(k, dim=-1).indices
-        c = torch.nn.functional.one_hot(top, logits.shape[-1]).sum(dim=(1, 2)).double().cpu().numpy()
-        counts = c if counts is None else counts + c
-    if counts is None:
+    (rows sum to 1), read from the routers' own choices (`probes.routing.routing_record`, `expert_load`)."""
+    from workbench.probes.routing import routing_record
+    from workbench.probes.routing_stats import expert_load
+    if not any(t.strip() for t in texts):
         raise ValueError("expert_shares: the texts hold no tokens")
-    return counts / counts.sum(axis=1, keepdims=True)
+    return expert_load(routing_record(model, tok, list(texts), max_length=max_tokens))
 
 
 def dead_experts(shares: np.ndarray, ratio: float = DEAD_RATIO) -> list[tuple[int, int, float]]:

@@ -83,7 +83,7 @@ def _saved_model(path, model_kw):
     kw = {"attn_implementation": "eager" if is_encoder_decoder(config) else "sdpa"}
     if getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None):
         kw["experts_implementation"] = EXPERTS_IMPLEMENTATION
-    model = auto_class(config).from_config(config, **kw)
+    model = auto_class(config).from_config(config, trust_remote_code=False, **kw)   # saved_config drops auto_map
     if model_kw:
         saved = model_config(model).to_dict()
         _refuse_model_change(path, [(k, saved.get(k), v) for k, v in sorted(model_kw.items())
