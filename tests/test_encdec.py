@@ -21,7 +21,7 @@ KW = dict(batch_size=8, seq_len=64, eval_every=20, tokenizer_vocab_size=512, thr
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("encdec") / "run"
     texts = generate_corpus("stories", 300, seed=0).texts
-    return train("encdec-4m", texts, out_dir=out, steps=40, lr=3e-3, **KW), out, texts
+    return train("encdec-4m", texts, out_dir=out, steps=40, lr=2e-2, warmup=4, **KW), out, texts
 
 
 def test_presets_build_t5_of_the_stated_sizes():
@@ -42,6 +42,21 @@ def test_prefix_lm_loss_is_t5s_own_loss_on_the_split():
     eos = torch.full((2, 1), model.config.eos_token_id)
     theirs = model(input_ids=torch.cat([w[:, :7], eos], 1), labels=w[:, 7:].contiguous()).loss   # T5: input + EOS
     assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+def test_prefix_lm_encoder_sees_only_the_current_document():
+    """Packed windows: tokens up to the last EOS before the split are masked out of the encoder, so its input
+    is one document ending with its only EOS (T5's convention) -- the same as that document alone."""
+    torch.manual_seed(0)
+    model = build_model("encdec-4m", vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64).eval()
+    eos, bos = model.config.eos_token_id, 1
+    doc = torch.randint(3, 300, (1, 12))
+    earlier = torch.randint(3, 300, (1, 5))
+    w = torch.cat([earlier, torch.tensor([[eos, bos]]), doc], 1)                  # (1, 19): doc starts at 6
+    packed = prefix_lm_loss(model, w[:, :-1], w[:, 1:], split=13)
+    alone = model(input_ids=torch.cat([w[:, 6:13], torch.tensor([[eos]])], 1), labels=w[:, 13:].contiguous()).loss
+    assert torch.allclose(packed, alone, atol=1e-5)
 
 
 def test_training_lowers_the_loss_and_saves_a_plain_t5(run):

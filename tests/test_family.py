@@ -70,3 +70,36 @@ def test_one_member_end_to_end_at_a_tiny_budget(tmp_path):
     assert "1.18M total" in card and "Held-out zero-shot accuracy" in card
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "dense-1m").num_parameters() > 1e6
     assert (tmp_path / "tokenizer" / "tokenizer.json").exists() and "dense-1m" in (tmp_path / "family.md").read_text()
+
+
+def test_half_weights_halve_the_file_and_load_as_float32(tmp_path, tiny_tok):
+    from workbench.family.build import half_weights
+    model = tiny_model("dense", seed=3, tokenizer=tiny_tok)
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    before = (tmp_path / "model.safetensors").stat().st_size
+    half_weights(tmp_path)
+    assert (tmp_path / "model.safetensors").stat().st_size < 0.55 * before
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, trust_remote_code=False)     # plain transformers
+    assert back.dtype == torch.float32
+    for (name, p), q in zip(model.named_parameters(), back.parameters()):
+        torch.testing.assert_close(q, p.detach().half().float(), rtol=0, atol=0, msg=name)
+    with pytest.raises(FileNotFoundError, match="train the member first"):
+        half_weights(tmp_path / "nothing")
+
+
+def test_two_members_at_once_in_spawned_processes(tmp_path):
+    """--jobs 2: each member in its own process; the index, cards and merged grid hold both."""
+    from workbench.scoring.grid import load_grid
+    assert main(["--out", str(tmp_path), "--members", "dense-1m", "moe-1m", "--scale", "0.003", "--device", "cpu",
+                 "--jobs", "2", "--grid", str(tmp_path / "grid")]) == 0
+    index = json.loads((tmp_path / "family.json").read_text())
+    assert set(index) == {"dense-1m", "moe-1m"} and all(r["concurrent_jobs"] == 2 for r in index.values())
+    assert index["moe-1m"]["expert_min_ratio"] >= 0 and len(index["moe-1m"]["expert_shares"]) == 4
+    grid = load_grid(tmp_path / "grid")
+    assert {m for m, _ in grid} == {"dense-1m", "moe-1m"} and len(grid) == 12
+    ckpts = sorted(p.name for p in (tmp_path / "moe-1m" / "checkpoints").iterdir())
+    assert len(ckpts) >= 2 and all(c.startswith("step-") for c in ckpts)    # the series member's light checkpoints
+    assert not list((tmp_path / "moe-1m" / "checkpoints").glob("*/trainer_state.pt"))    # nothing to resume from
+    assert not (tmp_path / "dense-1m" / "checkpoints").exists()              # no resume state is shipped
+    meta = json.loads((tmp_path / "grid" / "grid.json").read_text())["meta"]
+    assert meta["models"]["moe-1m"]["config"]["kind"] == "moe" and set(meta["seconds"]) == set(index)

@@ -23,3 +23,19 @@ def test_plots_do_not_import_widgets():
             "for m in pkgutil.iter_modules(p.__path__): importlib.import_module('workbench.plots.' + m.name)\n"
             "print('ipywidgets' in sys.modules)")
     assert _loaded(code) == "False"
+
+
+def test_production_code_never_imports_the_test_helpers():
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "workbench"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "testing.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [f"{'.' * node.level}{node.module or ''}"] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.endswith("testing") and ("workbench" in n or n.startswith(".")) for n in names):
+                offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert not offenders, f"production code imports workbench.testing: {offenders}"

@@ -119,6 +119,29 @@ def test_light_checkpoints_are_bf16_loadable_and_not_resumable(tok, texts, tmp_p
         validate_checkpoint(light)
 
 
+def test_checkpoint_steps_add_log_spaced_checkpoints(tok, texts, tmp_path):
+    r = train("dense-nano", texts, tokenizer=tok, out_dir=tmp_path, steps=9, checkpoint_steps=(1, 2, 4, 9),
+              checkpoint_every=6, keep_checkpoints=None, checkpoint_light=True, **TINY, **FAST)
+    assert [p.name for p in r.checkpoints] == ["step-000001", "step-000002", "step-000004", "step-000006"]
+    from workbench.train.config import validate
+    with pytest.raises(ValueError, match="checkpoint_steps must be positive"):
+        validate(TrainConfig(checkpoint_steps=(0, 5)))
+
+
+def test_t5_trains_with_adafactor_and_others_with_adamw(tok):
+    from transformers.optimization import Adafactor
+
+    from workbench.models import build_model
+    from workbench.train.setup import make_optimizer
+    t5 = build_model("encdec-4m", tokenizer=tok, hidden_size=32, intermediate_size=64, num_hidden_layers=1)
+    dense = tiny_model("dense", tokenizer=tok)
+    assert isinstance(make_optimizer(t5, TrainConfig(), "cpu"), Adafactor)
+    assert isinstance(make_optimizer(dense, TrainConfig(), "cpu"), torch.optim.AdamW)
+    assert isinstance(make_optimizer(t5, TrainConfig(optimizer="adamw"), "cpu"), torch.optim.AdamW)
+    with pytest.raises(ValueError, match="adafactor"):
+        train("dense-nano", ["a b c"] * 50, tokenizer=tok, steps=2, optimizer="adafactr", **TINY, **FAST)
+
+
 def test_crash_mid_save_keeps_previous_checkpoint(tok, texts, tmp_path, monkeypatch):
     kw = dict(tokenizer=tok, steps=4, checkpoint_every=2, **TINY, **FAST)
     train("dense-nano", texts, out_dir=tmp_path, callbacks=[StopAfter(2)], **kw)

@@ -16,7 +16,9 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MODELS_DIR = DATA_DIR / "models"
 FAMILY_NAMES = ("dense-1m", "dense-4m", "dense-12m", "moe-1m", "moe-4m", "moe-12m", "encdec-4m", "encdec-12m",
                 "dense-4m-it", "moe-4m-it", "encdec-4m-it")      # workbench.family: `make models` trains them
-DEFAULT_MODELS = {"tiny-dense": MODELS_DIR / "tiny-dense", "tiny-moe": MODELS_DIR / "tiny-moe",
+# Older names kept working: "tiny-dense" is the family's dense-1m (the same shape: 4 layers of width 128).
+ALIASES = {"tiny-dense": "dense-1m"}
+DEFAULT_MODELS = {"tiny-dense": MODELS_DIR / ALIASES["tiny-dense"], "tiny-moe": MODELS_DIR / "tiny-moe",
                   **{name: MODELS_DIR / name for name in FAMILY_NAMES}}
 
 

@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# Re-make the embedded default models with the documented commands (see README.md beside this file).
-# Uses a CUDA GPU when there is one (bf16 autocast); otherwise all CPU cores (slow: about an hour for tiny-moe).
+# Re-make the earlier MoE default tiny-moe (see README.md beside this file; the family: make models).
+# Uses a CUDA GPU when there is one (bf16 autocast); otherwise all CPU cores (slow: about an hour).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WB="${WB:-.venv/bin/workbench}"
-$WB corpus --kind stories --n 30000 --seed 0 --out corpora/stories --overwrite
-$WB train --preset dense-tiny --corpus corpora/stories --out data/models/tiny-dense --overwrite \
-  --steps 3000 --batch-size 32 --seq-len 256 --lr 3e-3 --warmup 100 --eval-every 250 --sample-every 1000 \
-  --light-checkpoints --set tokenizer_vocab_size=2048 scaled_residual_init=false
 $WB corpus --kind mixed --n 40000 --seed 0 --out corpora/mixed --overwrite
 $WB train --preset moe-tiny --corpus corpora/mixed --out data/models/tiny-moe --overwrite \
   --steps 3000 --batch-size 32 --seq-len 256 --lr 3e-3 --warmup 100 --eval-every 250 --sample-every 1000 \

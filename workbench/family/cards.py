@@ -43,7 +43,9 @@ def card_markdown(rec: dict) -> str:
              f"| parameters | {rec['params_total'] / 1e6:.2f}M total, {rec['params_active'] / 1e6:.2f}M active per token |",
              f"| training data | {rec['data']} |",
              f"| tokens seen | {_tokens(rec['tokens_seen'])} ({rec['steps']} steps of {rec['tokens_per_step']:,} tokens) |",
-             f"| hardware, time | {rec['hardware']}, {rec['train_seconds']:.0f} s ({rec['tokens_per_s']:,.0f} tokens/s) |",
+             f"| hardware, time | {rec['hardware']}"
+             + (f" shared by {rec['concurrent_jobs']} trainings at once" if rec.get("concurrent_jobs", 1) > 1 else "")
+             + f", {rec['train_seconds']:.0f} s ({rec['tokens_per_s']:,.0f} tokens/s) |",
              f"| validation loss | {rec['val_loss']:.4f} nats/token"
              + (" (second half of each window given the first)" if cfg["kind"] == "encdec" else "") + " |"]
     v = rec.get("validator")
@@ -79,9 +81,11 @@ def write_card(rec: dict, model_dir: str | Path) -> Path:
 
 def family_table(records: list[dict]) -> str:
     """One markdown row per member: params, tokens, time, val loss, validator, experts check."""
+    from .recipe import FAMILY
+    order = {name: i for i, name in enumerate(FAMILY)}
     lines = ["| model | params (active) | tokens | time | val loss | well_formed | dead experts |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    for r in records:
+    for r in sorted(records, key=lambda r: order.get(r["name"], len(order))):
         v = r.get("validator") or {}
         dead = "–" if r.get("expert_min_ratio") is None else str(len(r.get("dead_experts", [])))
         lines.append(f"| {r['name']} | {r['params_total'] / 1e6:.2f}M ({r['params_active'] / 1e6:.2f}M) | "

@@ -116,7 +116,7 @@ def confusion_heatmap(matrix: np.ndarray, classes: list[str], title: str = "Conf
 
 
 def study_heatmap(df, value: str = "acc", title: str | None = None) -> go.Figure:
-    """Models (rows) x scoring functions (columns), mean `value` over tasks (from `study.results_frame`)."""
+    """Models (rows) x scoring functions (columns), mean `value` over tasks (from `study.grid_frame`)."""
     pivot = df.pivot_table(index="model", columns="scoring", values=value, aggfunc="mean")
     z = pivot.to_numpy()
     fig = go.Figure(go.Heatmap(z=z, x=list(pivot.columns), y=list(pivot.index), colorscale="Viridis",

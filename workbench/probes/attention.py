@@ -416,10 +416,14 @@ def load_or_tiny(name: str = "tiny-dense", kind: str | None = None):
         model, tok = load_model(name, attn_implementation="eager", local_only=True)
         return model, tok, ""
     except (FileNotFoundError, OSError) as e:
-        from ..testing import tiny_model, tiny_tokenizer
+        from ..corpora import generate_corpus
+        from ..models import build_model
+        from ..tokenizer import train_tokenizer
         kind = kind or ("moe" if "moe" in str(name) else "dense")
-        tok = tiny_tokenizer()
-        model = sharpen(tiny_model(kind, tokenizer=tok))
+        tok = train_tokenizer(generate_corpus("stories", 200, seed=0).texts, vocab_size=300)
+        model = sharpen(build_model(f"{kind}-nano", tokenizer=tok, seed=0, attn_implementation="eager",
+                                    hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                    intermediate_size=64, max_position_embeddings=128).eval())
         model.config.name_or_path = f"tiny random {kind} model"
         return model, tok, (f"{name!r} is not available ({e}); using a tiny RANDOM {kind} model instead, "
                             "so the patterns below are not learned ones")

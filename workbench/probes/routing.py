@@ -152,7 +152,7 @@ def _run(model, batch_ids: list[list[int]], pad_id: int, routers):
     try:
         # no attention_mask: padding is on the right and attention is causal, so real tokens never see pads, and
         # skipping the mask keeps the fast causal attention path (an explicit mask is several times slower on CPU)
-        out = model(input_ids=ids)
+        out = model(input_ids=ids.to(next(model.parameters()).device))
     finally:
         for h in handles:
             h.remove()
@@ -162,14 +162,14 @@ def _run(model, batch_ids: list[list[int]], pad_id: int, routers):
     keep = att.reshape(-1).bool()                                             # (B*S,)
     parts = []
     for j in range(3):
-        rows = [seen[id(r)][j] for r in routers]
+        rows = [seen[id(r)][j].cpu() for r in routers]
         if any(x.shape[0] != keep.numel() for x in rows):
             raise ValueError(f"unknown router layout: {type(routers[0]).__name__} returns {rows[0].shape[0]} rows "
                              f"for {keep.numel()} tokens")
         parts.append(torch.stack([x.reshape(keep.numel(), -1)[keep] for x in rows]))
     logits, weights, index = parts[0].float(), parts[1].float(), parts[2].long()
     order = weights.argsort(dim=-1, descending=True, stable=True)              # best first (DeepSeek: unsorted)
-    pred = out.logits.argmax(-1).reshape(-1)[keep]                            # (n,)
+    pred = out.logits.argmax(-1).reshape(-1).cpu()[keep]                      # (n,)
     return logits, weights.gather(-1, order), index.gather(-1, order), pred
 
 

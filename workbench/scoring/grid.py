@@ -12,7 +12,8 @@ A loaded record has the arrays and the task (rebuilt from its name, level, size 
 the stored gold labels), but not the per-token strings (`cont_tokens`, `ctx_tokens` are empty): recompute one
 (model, task) with `label_logprobs` to inspect tokens. `tests/test_grid.py` recomputes a random subset from the
 shipped models and asserts equality, so the stored table cannot drift from the models.
-Here: `GRID_TASKS`, `compute_grid()`, `save_grid()`, `load_grid()`.
+Here: `GRID_TASKS`, `compute_grid()`, `save_grid()`, `load_grid()`, `grid_meta()`, `recompute_rows()`,
+`max_difference()`.
 """
 from __future__ import annotations
 
@@ -102,4 +103,35 @@ def load_grid(path: str | Path) -> dict[tuple[str, str], LabelLogprobs]:
         arr = {f: data[f"c{i}_{f}"] for f in ARRAYS}
         out[(cell["model"], cell["task"])] = LabelLogprobs(task=task, model_name=cell["model"], cont_tokens=(),
                                                          cont_logprobs=(), ctx_tokens=(), **arr)
+    return out
+
+
+def grid_meta(path: str | Path) -> dict:
+    """grid.json's meta: {"models": {name: params_total, params_active, config, base}, "seconds", "device"}."""
+    return json.loads((Path(path) / "grid.json").read_text(encoding="utf-8")).get("meta", {})
+
+
+def recompute_rows(stored: LabelLogprobs, model, tok, rows, channel: bool = True) -> LabelLogprobs:
+    """The cell `stored` computed again from `model`, on the examples `rows` only (the premise terms, which
+    do not depend on the examples, in full). Compare with `max_difference(stored, fresh, rows)`."""
+    t = stored.task
+    rows = [int(i) for i in rows]
+    sub = t.with_(texts=tuple(t.texts[i] for i in rows), golds=tuple(t.golds[i] for i in rows),
+                  reachable=tuple(t.reachable[i] for i in rows) if t.reachable else ())
+    return label_logprobs(model, tok, sub, model_name=stored.model_name,
+                          channel=channel and not np.isnan(stored.channel).all())
+
+
+def max_difference(stored: LabelLogprobs, fresh: LabelLogprobs, rows) -> dict[str, float]:
+    """{array: largest absolute difference} between a stored cell (its `rows`) and a recomputed one."""
+    rows = np.asarray(rows, dtype=int)
+    n = len(stored.task.golds)
+    out = {}
+    for f in ARRAYS:
+        a, b = np.asarray(getattr(stored, f), dtype=float), np.asarray(getattr(fresh, f), dtype=float)
+        if a.ndim and a.shape[0] == n and f not in ("uncond", "generic", "domain", "content_free"):
+            a = a[rows]
+        out[f] = float(np.nanmax(np.abs(a - b))) if a.size and not np.isnan(a).all() else 0.0
+        if a.shape != b.shape or (np.isnan(a) != np.isnan(b)).any():
+            out[f] = float("inf")
     return out

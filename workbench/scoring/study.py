@@ -1,110 +1,19 @@
-"""The seed paper's design on tiny models: size x architecture x instruction tuning x scoring function.
+"""The seed paper's design on the model family: size x architecture x instruction tuning x scoring function.
 
-Here: `qa_texts()` (the `qa` corpus, for the "instruction-tuned" variants), `instruct_tune()`, `StudyModel`,
-`score_models()` (cached `LabelLogprobs` per model and task), `results_frame()` (one row per model x task x
-scoring function, ready for `stats.ancova`), and for a stored grid of the model family `grid_frame()` and
-`function_tests()`.
-Lepagnol et al. (LREC-COLING 2024) compare encoder-decoder and decoder-only models; `study_models` trains
-dense and mixture-of-experts decoders on the spot, the model family (`workbench.family`) adds T5
-encoder-decoders.
+Lepagnol et al. (LREC-COLING 2024, "Small Language Models are Good Too") scored 72 models on 15 datasets with
+several scoring functions and asked, with an ANCOVA, whether the function matters (it did not, markedly:
+decoder-only p = 0.6693; encoder-decoder p = 0.0086). Here the models are the workbench's family
+(`workbench.family`: dense, MoE and T5 models at three sizes, instruction-tuned variants, one corpus and one
+tokenizer) and the tasks the held-out built-in ones; their log-likelihoods are stored once (`grid`).
+
+Here: `family_grid()` (the stored grid, or recomputed), `grid_frame()` (one row per model x task x scoring
+function, ready for `stats.ancova`), `function_tests()` (McNemar and paired bootstrap against `acc`),
+`best_cells()`, `scoring_effect()`, `describe_ancova()`, `default_or_tiny()`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .functions import predictions, resolve_names
-from .loglik import LabelLogprobs, label_logprobs
 from .stats import accuracy, macro_f1
-
-def qa_texts(n: int = 200, seed: int = 0) -> list[str]:
-    """`n` documents of the `qa` corpus (a training-split story, then questions/instructions about it with
-    their answers): what the instruction-tuned ("-it") variants are fine-tuned on."""
-    from workbench.corpora import generate_corpus
-    return generate_corpus("qa", n, seed=seed).texts
-
-
-def instruct_tune(model, tokenizer, texts: list[str], steps: int = 30, seed: int = 0, **train_kw):
-    """A copy of `model` fine-tuned briefly on `texts` (e.g. `qa_texts()`): the "instruction-tuned" variant."""
-    import copy
-
-    from workbench.train import train
-    kw = dict(batch_size=8, lr=1e-3, warmup=min(10, steps // 3), eval_every=0, sample_prompts=(), log_every=10)
-    kw.update(train_kw)
-    return train(copy.deepcopy(model), texts, tokenizer=tokenizer, steps=steps, seed=seed, **kw).model.eval()
-
-
-@dataclass(frozen=True)
-class StudyModel:
-    name: str
-    model: object
-    tokenizer: object
-    params: int          # total parameters
-    arch: str            # "dense" | "moe"
-    instruct: int        # 0 base, 1 instruction-tuned
-
-
-def score_models(models: list[StudyModel], tasks: list, channel: bool = True) -> dict[tuple[str, str], LabelLogprobs]:
-    """(model name, task name) -> LabelLogprobs: every log-likelihood, computed once per model and task."""
-    return {(m.name, t.name): label_logprobs(m.model, m.tokenizer, t, model_name=m.name, channel=channel)
-            for m in models for t in tasks}
-
-
-def results_frame(models: list[StudyModel], cache: dict, names=None, how: str = "logsumexp"):
-    """Long DataFrame: model, params, arch, instruct, task, scoring, acc, macro_f1, majority."""
-    import numpy as np
-    import pandas as pd
-    meta = {m.name: m for m in models}
-    rows = []
-    for (mname, tname), rec in cache.items():
-        m = meta[mname]
-        maj = np.bincount(rec.golds).max() / len(rec.golds)
-        for fn, p in predictions(rec, resolve_names(names), how).items():
-            rows.append({"model": mname, "params": m.params, "arch": m.arch, "instruct": m.instruct,
-                         "task": tname, "scoring": fn, "acc": accuracy(rec.golds, p),
-                         "macro_f1": macro_f1(rec.golds, p), "majority": maj})
-    return pd.DataFrame(rows)
-
-
-def study_models(fast: bool = True, seed: int = 0, sizes=("nano", "tiny"), archs=("dense", "moe"),
-                 steps: int | None = None, it_steps: int | None = None, n_stories: int | None = None):
-    """(models, notes): base + instruction-tuned variants for every size x architecture.
-
-    The "tiny" size uses the default trained model (data/models/tiny-<arch>) when it exists and `fast`;
-    otherwise every base model is trained here on generated stories for `steps` updates (a visible note says
-    so). Instruction tuning: `it_steps` updates on question/answer lines about *other* stories (seed + 1).
-    """
-    from workbench.models import count_params, load_model, resolve
-    from workbench.train import train
-    from .tasks import _default_stories
-    steps = steps or (30 if fast else 400)
-    it_steps = it_steps or (20 if fast else 150)
-    stories, _ = _default_stories(n_stories or (300 if fast else 3000), seed + 1)
-    qa = qa_texts(200 if fast else 1000, seed + 2)
-    kw = dict(batch_size=8, seq_len=128, eval_every=0, sample_prompts=(), log_every=10,
-              tokenizer_vocab_size=1024 if fast else 2048, threads=1 if fast else None)
-    models, notes = [], []
-    for size in sizes:
-        for arch in archs:
-            default = f"{size}-{arch}"
-            try:
-                if not (fast and size == "tiny"):
-                    raise FileNotFoundError("trained here")
-                resolve(default)
-                model, tok = load_model(default)
-                how = "default model"
-            except FileNotFoundError as err:
-                if fast and size == "tiny":
-                    notes.append(f"{default}: {err}; trained here for {steps} steps instead")
-                res = train(f"{arch}-{size}", [r["text"] for r in stories], steps=steps, seed=seed, **kw)
-                model, tok, how = res.model.eval(), res.tokenizer, f"{steps} steps here"
-            total = count_params(model)[0]
-            models.append(StudyModel(f"{arch}-{size}", model, tok, total, arch, 0))
-            it = instruct_tune(model, tok, qa, steps=it_steps, seed=seed,
-                               **{k: v for k, v in kw.items() if k in ("threads", "seq_len")})
-            models.append(StudyModel(f"{arch}-{size}-it", it, tok, total, arch, 1))
-            notes.append(f"{arch}-{size}: {total / 1e6:.2f}M parameters, base = {how}, "
-                         f"instruction-tuned = +{it_steps} steps on the qa corpus")
-    return models, notes
 
 
 def grid_frame(records: dict, meta: dict, names=None, how: str = "logsumexp", size: str = "params_active"):
@@ -145,6 +54,43 @@ def function_tests(records: dict, baseline: str = "acc", names=None, how: str = 
     return pd.DataFrame(rows)
 
 
+def best_cells(records: dict, names=None, how: str = "logsumexp", n_boot: int = 2000, seed: int = 0):
+    """Per (model, task): accuracy of `acc`, the best scoring function with its 95% bootstrap CI, the majority
+    baseline, the ceiling, and `beats_majority` (the best function's CI lies above the majority baseline).
+    The best of several functions picked on the same examples is optimistic: read it with its interval."""
+    import numpy as np
+    import pandas as pd
+    from .stats import bootstrap_ci
+    rows = []
+    for (mname, tname), rec in sorted(records.items()):
+        present = [n for n in resolve_names(names) if n != "channel" or not np.isnan(rec.channel).all()]
+        correct = {fn: (p == rec.golds).astype(float) for fn, p in predictions(rec, present, how).items()}
+        fn = max(correct, key=lambda f: correct[f].mean())
+        lo, hi = bootstrap_ci(correct[fn], n=n_boot, seed=seed)
+        rows.append({"model": mname, "task": tname, "acc": correct["acc"].mean(), "best": fn,
+                     "best_acc": correct[fn].mean(), "ci_low": lo, "ci_high": hi, "majority": rec.task.majority,
+                     "ceiling": rec.task.ceiling, "beats_majority": lo > rec.task.majority})
+    return pd.DataFrame(rows)
+
+
+def scoring_effect(df, exclude=(), **where) -> dict:
+    """The scoring function's row of the ANCOVA on a subset of a `grid_frame`: `where` selects rows by column
+    (e.g. arch=["encdec"]), `exclude` drops scoring functions. {"F", "p", "rows", "functions", "formula"};
+    F and p are NaN when the subset leaves the function nothing to vary."""
+    from .stats import ancova
+    sub = df[~df["scoring"].isin(list(exclude))]
+    for col, values in where.items():
+        sub = sub[sub[col].isin(values if isinstance(values, (list, tuple, set)) else [values])]
+    out = {"rows": len(sub), "functions": int(sub["scoring"].nunique()), "F": float("nan"), "p": float("nan"),
+           "formula": ""}
+    if out["functions"] < 2 or len(sub) <= out["functions"] + 2:
+        return out
+    table = ancova(sub)
+    out.update(F=float(table.loc["C(scoring)", "F"]), p=float(table.loc["C(scoring)", "PR(>F)"]),
+               formula=table.attrs["formula"])
+    return out
+
+
 def describe_ancova(table, alpha: float = 0.05) -> list[str]:
     """One plain sentence per factor of an `stats.ancova` table, read from its p-values."""
     names = {"np.log(params)": "model size (log parameters)", "C(arch)": "architecture",
@@ -158,15 +104,35 @@ def describe_ancova(table, alpha: float = 0.05) -> list[str]:
 
 
 def default_or_tiny(name: str = "tiny-dense", seed: int = 0):
-    """(model, tokenizer, note): a default trained model, or an untrained tiny one with a note saying so."""
-    from workbench.models import load_model
+    """(model, tokenizer, note): a default trained model, or an untrained small one with a note saying so."""
+    from workbench.models import build_model, load_model
     try:
         model, tok = load_model(name)
         return model, tok, f"{name}: the default trained model"
     except FileNotFoundError as err:
-        from workbench.testing import tiny_model, tiny_tokenizer
-        tok = tiny_tokenizer()
+        from workbench.corpora import generate_corpus
+        from workbench.tokenizer import train_tokenizer
+        tok = train_tokenizer(generate_corpus("stories", 300, seed=seed).texts, vocab_size=512)
         kind = "moe" if "moe" in name else "dense"
-        return (tiny_model(kind, seed=seed, tokenizer=tok, max_position_embeddings=512), tok,
-                f"NOTE: {err}. Using an UNTRAINED tiny {kind} model instead: the scores below are noise, "
-                "the plumbing is real.")
+        model = build_model(f"{kind}-nano", tokenizer=tok, seed=seed, max_position_embeddings=512).eval()
+        return (model, tok, f"NOTE: {err}. Using an UNTRAINED {kind}-nano model instead: the scores below are "
+                "noise, the plumbing is real.")
+
+
+def family_grid(path=None, recompute: bool = False, n: int | None = None, progress=None):
+    """(records, models meta) of the model family's scoring grid: read from `path` (default data/grid) in a
+    second, or with `recompute=True` computed again from the shipped models (minutes on a GPU, much longer on
+    a CPU; `n` examples per task, default the stored number). Raises FileNotFoundError naming the missing
+    file and how to make it."""
+    from workbench.config import DATA_DIR
+    from workbench.models import load_model
+    from .grid import compute_grid, grid_meta, load_grid
+    path = DATA_DIR / "grid" if path is None else path
+    records = load_grid(path)
+    meta = grid_meta(path)["models"]
+    if not recompute:
+        return records, meta
+    tasks = sorted({t for _, t in records})
+    n = n or len(next(iter(records.values())).task.golds)
+    models = {name: load_model(name) for name in meta}
+    return compute_grid(models, tasks, n=n, progress=progress), meta

@@ -23,6 +23,8 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0           # clip the global gradient norm to this (0 disables)
+    optimizer: str = "auto"          # "adamw", "adafactor" (update scaled by each matrix's RMS, as T5 was
+                                     # trained), or "auto": adafactor for T5, adamw otherwise
     val_fraction: float = 0.05       # share of documents held out for validation
     eval_every: int = 100            # steps between validation passes (0: only at the end)
     eval_batches: int = 8            # validation micro-batches per pass
@@ -32,6 +34,7 @@ class TrainConfig:
     sample_max_new_tokens: int = 48
     sample_temperature: float = 0.8
     checkpoint_every: int = 0        # steps between intermediate checkpoints (0: only the final one)
+    checkpoint_steps: tuple[int, ...] = ()  # further steps that get a checkpoint (e.g. log-spaced, for dynamics)
     keep_checkpoints: int | None = 5  # intermediate checkpoints kept (oldest pruned); None keeps all
     checkpoint_light: bool = False   # intermediate checkpoints: bf16 weights only (small, loadable, not resumable)
     log_every: int = 10              # steps between history flushes / callback updates (no per-step syncs)
@@ -57,8 +60,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         d = dict(d)
-        if "sample_prompts" in d:
-            d["sample_prompts"] = tuple(d["sample_prompts"])
+        for key in ("sample_prompts", "checkpoint_steps"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
     def override(self, **changes) -> "TrainConfig":
@@ -84,6 +88,11 @@ def validate(c: TrainConfig) -> None:
     for name in ("warmup", "eval_every", "sample_every", "checkpoint_every", "weight_decay", "grad_clip"):
         if getattr(c, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(c, name)}")
+    if c.optimizer not in OPTIMIZERS:
+        raise ValueError(did_you_mean("optimizer", [c.optimizer], list(OPTIMIZERS))
+                         or f"optimizer must be one of {list(OPTIMIZERS)}, got {c.optimizer!r}")
+    if any(int(s) <= 0 for s in c.checkpoint_steps):
+        raise ValueError(f"checkpoint_steps must be positive steps, got {tuple(c.checkpoint_steps)}")
     if c.keep_checkpoints is not None and c.keep_checkpoints < 0:
         raise ValueError(f"keep_checkpoints must be >= 0 or None (keep all), got {c.keep_checkpoints}")
     if not 0 <= c.min_lr_ratio <= 1:
@@ -95,6 +104,7 @@ def validate(c: TrainConfig) -> None:
             raise ValueError(f"{name} must be in [0, 1), got {getattr(c, name)}")
 
 
+OPTIMIZERS = ("auto", "adamw", "adafactor")
 TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
 MODEL_FIELDS = frozenset(f.name for f in fields(ModelConfig))
 

@@ -193,7 +193,8 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
             last = state.step == cfg.steps
             due_eval = cfg.eval_every and state.step % cfg.eval_every == 0
             due_sample = cfg.sample_every and state.step % cfg.sample_every == 0
-            due_ckpt = cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and not last
+            due_ckpt = ((cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
+                        or state.step in cfg.checkpoint_steps) and not last
             if state.step % cfg.log_every == 0 or last or due_eval or due_sample or due_ckpt:
                 t0 = time.perf_counter()
                 t_window = _flush(state, pending, t_window, callbacks)

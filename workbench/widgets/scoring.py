@@ -1,7 +1,7 @@
 """The scoring-function lab: switch scoring functions instantly on cached log-likelihoods.
 
 Here: `scoring_lab(cache, models=None)`. `cache` maps (model name, task name) -> LabelLogprobs (from
-`scoring.label_logprobs` or `scoring.study.score_models`); every control below only re-reads that cache:
+`scoring.label_logprobs` or a stored grid, `scoring.study.family_grid`); every control below only re-reads that cache:
 scoring function, aggregation, the K x K "which examples flip" matrix between two functions (flipped examples
 listed), per-example token surprisal under each label, and the premise-strength slider
 s = LL(y|x) - lambda * LL(y|premise). With `models` (name -> (model, tokenizer)), a "recompute" row lets
