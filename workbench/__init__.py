@@ -7,6 +7,20 @@ Compute modules never import plotly or ipywidgets; `wb.plots` and `wb.widgets` l
 from __future__ import annotations
 
 import importlib
+import logging
+
+# Library notices that say nothing to a user of the workbench: transformers imports torchao when it is
+# installed, and torchao then registers Enums with torch (a deprecation notice from torch.utils._pytree)
+# and cannot load its GPU-only kernels on a CPU. Only these messages are dropped; other warnings stay.
+_NOTICES = ("is an Enum subclass and is now natively supported", "Failed to load /", "Could not load this library")
+
+
+def _drop_notices(record: logging.LogRecord) -> bool:
+    return not any(n in str(record.msg) for n in _NOTICES)
+
+
+for _name in ("torch.utils._pytree", "torchao"):
+    logging.getLogger(_name).addFilter(_drop_notices)
 
 from .config import DATA_DIR, DEFAULT_MODELS, PRESETS, ModelConfig, fast_mode, get_preset
 from .models import build_model, count_params, load_model, save_model, use_attention

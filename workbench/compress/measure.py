@@ -1,0 +1,119 @@
+"""One measurement for every variant of a model (original, pruned, quantized, distilled, adapted).
+
+`measure(model, tok, ...)` returns one row (a dict; `pd.DataFrame(rows)` for many):
+
+- size: `disk_mb`, the files a user would keep (float16 safetensors for plain models, as the family ships;
+  torchao's `torch.save` state for quantized ones); `weights_mb`, parameters and buffers as held in memory;
+- parameters: `params` (total), `nonzero`, `active` (per token: MoE counts top-k experts);
+- speed: `ms_per_token_1t`, `ms_per_token_2t`, greedy generation of `gen_tokens` tokens from a fixed prompt
+  with 1 and 2 CPU threads, the median of `repeats` runs after one warm-up, divided by the tokens made;
+- quality: `val_loss` (mean token cross-entropy in nats on held-out documents of the family's mixture,
+  evaluation split) and `val_ppl` = exp(val_loss); `well_formed` (story validator on sampled stories);
+  `acc:<task>` for each held-out task (plain log-likelihood scoring, `acc`).
+Here: `measure()`, `val_loss()`, `disk_bytes()`, `ms_per_token()`.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PROMPT = "Once upon a time, there was a little girl named Mia. She"
+
+
+def _is_quantized(model) -> bool:
+    return any(type(p).__name__ not in ("Parameter", "Tensor") or type(p.data).__name__ != "Tensor"
+               for p in model.parameters())
+
+
+def disk_bytes(model) -> int:
+    """Bytes of the files that store `model`: float16 safetensors (plain) or torchao's saved state."""
+    from .quantize import save_quantized
+    with tempfile.TemporaryDirectory() as d:
+        if _is_quantized(model):
+            save_quantized(model, d)
+        else:                                   # a half copy keeps tied weights tied (saved once)
+            copy.deepcopy(model).half().save_pretrained(d, safe_serialization=True)
+        return sum(f.stat().st_size for f in Path(d).iterdir() if f.suffix in (".safetensors", ".pt"))
+
+
+def _memory_bytes(model) -> int:
+    total = 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        names = getattr(t, "__tensor_flatten__", None)
+        parts = [getattr(t, a) for a in names()[0]] if names else [t]
+        total += sum(p.numel() * p.element_size() for p in parts if isinstance(p, torch.Tensor))
+    return total
+
+
+@torch.no_grad()
+def val_loss(model, tok, texts: list[str], max_tokens: int = 256) -> float:
+    """Mean next-token cross-entropy (nats) over the first `max_tokens` tokens of each text (BOS prepended
+    when the tokenizer has one). Raises ValueError when the texts hold no tokens."""
+    total, n = 0.0, 0
+    bos = tok.bos_token_id
+    for t in texts:
+        ids = ([bos] if bos is not None else []) + tok(t, add_special_tokens=False)["input_ids"][:max_tokens]
+        if len(ids) < 2:
+            continue
+        x = torch.tensor([ids])
+        logits = model(input_ids=x[:, :-1]).logits.float()
+        total += F.cross_entropy(logits[0], x[0, 1:], reduction="sum").item()
+        n += len(ids) - 1
+    if n == 0:
+        raise ValueError("val_loss: the texts hold no tokens")
+    return total / n
+
+
+@torch.no_grad()
+def ms_per_token(model, tok, threads: int, gen_tokens: int = 32, repeats: int = 5, prompt: str = PROMPT) -> float:
+    """Median wall time per generated token (ms), greedy, batch 1, `threads` CPU threads."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.tensor([tok(prompt)["input_ids"]])
+        kw = dict(max_new_tokens=gen_tokens, min_new_tokens=gen_tokens, do_sample=False,
+                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+        model.generate(x, attention_mask=torch.ones_like(x), **kw)                    # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out = model.generate(x, attention_mask=torch.ones_like(x), **kw)
+            times.append((time.perf_counter() - t0) / max(1, out.shape[1] - x.shape[1]))
+        return 1000 * statistics.median(times)
+    finally:
+        torch.set_num_threads(old)
+
+
+def measure(model, tok, name: str, method: str = "original", setting: str = "", *, tasks=("feeling/1", "ending/1"),
+            n_task: int = 120, n_val: int = 60, n_stories: int = 20, gen_tokens: int = 32, repeats: int = 5,
+            threads=(1, 2), seed: int = 0) -> dict:
+    """One row of measurements for `model` (see the module docstring); `name`, `method`, `setting` label it."""
+    from workbench.corpora import generate_corpus
+    from workbench.family.checks import validator_scores
+    from workbench.models import count_params
+    from workbench.scoring import label_logprobs, load_task, predictions
+    model = model.eval()
+    total, active = count_params(model)
+    nonzero = int(sum((p != 0).sum().item() for p in model.parameters() if type(p.data).__name__ == "Tensor"))
+    row = {"model": name, "method": method, "setting": setting, "disk_mb": disk_bytes(model) / 1e6,
+           "weights_mb": _memory_bytes(model) / 1e6, "params": total, "active": active,
+           "nonzero": nonzero if not _is_quantized(model) else total}
+    for t in threads:
+        row[f"ms_per_token_{t}t"] = ms_per_token(model, tok, t, gen_tokens, repeats)
+    texts = generate_corpus("mixed", n_val, seed=seed, split="eval").texts
+    row["val_loss"] = val_loss(model, tok, texts)
+    row["val_ppl"] = math.exp(row["val_loss"])
+    row["well_formed"] = validator_scores(model, tok, n=n_stories, seed=seed, max_new_tokens=160)["well_formed"]
+    for spec in tasks:
+        task = load_task(spec, n=n_task, seed=seed)
+        rec = label_logprobs(model, tok, task, channel=False)
+        row[f"acc:{spec}"] = float((predictions(rec, ["acc"])["acc"] == np.asarray(task.golds)).mean())
+    return row
