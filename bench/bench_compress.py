@@ -52,9 +52,12 @@ def main() -> int:
         for method, setting in VARIANTS:
             t0 = time.perf_counter()
             v, rec = variant(model, tok, method, setting, calib)
+            label = setting
+            if "heads" in getattr(rec, "detail", {}):
+                label = f"{setting} ({rec.detail['heads'][1]}/{rec.detail['heads'][0]} heads)"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                row = measure(v, tok, name, method, setting)
+                row = measure(v, tok, name, method, label)
             row["seconds"] = time.perf_counter() - t0
             rows.append(row)
             print({k: (round(x, 3) if isinstance(x, float) else x) for k, x in row.items()}, flush=True)

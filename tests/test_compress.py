@@ -72,7 +72,8 @@ def test_quantized_logits_stay_close_and_reload(model, tiny_tok, tmp_path, schem
     assert (out - ref).abs().max() < tol * ref.abs().max()
     assert rec.layers == 14 and rec.stored_bytes < rec.fp32_bytes / 3 and rec.packed_bytes <= rec.stored_bytes
     save_quantized(q, tmp_path / scheme)
-    torch.testing.assert_close(_logits(load_quantized(tmp_path / scheme, scheme), tiny_tok), out)
+    back = _logits(load_quantized(tmp_path / scheme, scheme), tiny_tok)
+    assert (back - out).abs().max() < 0.02 * out.abs().max()            # embeddings and norms kept in float16
 
 
 def test_bad_quantization_settings_name_the_supported_ones(model):
@@ -116,3 +117,16 @@ def test_pareto_front_keeps_only_undominated_rows():
     fig = pareto_chart(df)
     assert [t.name for t in fig.data] == ["a", "b", "c", "d", "Pareto frontier"]
     assert list(fig.data[-1].x) == [2.0, 5.0, 10.0]
+
+
+def test_kept_heads_divide_the_hidden_size(tiny_tok, texts):
+    m = tiny_model("dense", seed=1, tokenizer=tiny_tok, attn_implementation="sdpa")    # 4 heads, width 32
+    fewer, rec = prune_heads(m, 0.25, texts, tiny_tok)                                  # 3 would not divide 32
+    assert rec.detail["heads"] == [4, 2] and fewer.config.num_attention_heads == 2
+
+
+def test_a_quantized_model_on_disk_is_smaller_than_its_float16_original(tiny_tok):
+    """Tied embeddings are stored once, in float16, beside the int8 matrices."""
+    m = tiny_model("dense", seed=2, tokenizer=tiny_tok, hidden_size=64, intermediate_size=256)
+    q, _ = quantize(m, "int8-weight")
+    assert disk_bytes(q) < 0.8 * disk_bytes(m)

@@ -156,8 +156,9 @@ def prune_mlp(model, ratio: float, texts: list[str], tok) -> tuple[nn.Module, Pr
 
 def prune_heads(model, ratio: float, texts: list[str], tok) -> tuple[nn.Module, PruneRecord]:
     """A smaller copy of `model` whose every attention layer keeps the (1 - ratio) share of heads with the
-    largest mean output norm on `texts`. Needs as many key/value heads as query heads (no grouped-query
-    attention). Raises ValueError for a ratio outside [0, 1) or one that would remove every head."""
+    largest mean output norm on `texts`, rounded down to a count that divides the hidden size (transformers
+    requires it; `record.detail["heads"]` = [before, kept]). Needs as many key/value heads as query heads
+    (no grouped-query attention). Raises ValueError for a ratio outside [0, 1) or one that would remove every head."""
     _check_amount(ratio, "ratio")
     layers = _layers(model)
     c = model.config
@@ -166,6 +167,9 @@ def prune_heads(model, ratio: float, texts: list[str], tok) -> tuple[nn.Module, 
         raise ValueError(f"head pruning needs num_key_value_heads == num_attention_heads, got {kv} and {heads}")
     hd = getattr(c, "head_dim", None) or c.hidden_size // heads
     keep = _keep(heads, ratio, "heads")
+    # transformers' configs require hidden_size % num_attention_heads == 0: round the kept count down to such a
+    # count (the record states the count kept, so the effective ratio is visible)
+    keep = max(k for k in range(1, keep + 1) if c.hidden_size % k == 0)
     w_o = [l.self_attn.o_proj.weight.detach().float() for l in layers]          # (hidden, heads * hd)
 
     def head_norms(i, x):                          # input of o_proj, (T, heads * hd): the heads side by side

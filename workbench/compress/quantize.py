@@ -9,9 +9,9 @@ optimum-quanto would also run, but it is no longer developed at torchao's pace a
 Honest sizes: on CPU torchao keeps int4 values unpacked, one per int8 byte (`IntxUnpackedToInt8Tensor`), so
 an int4 model is no smaller in memory than an int8 one; `QuantRecord` gives both the bytes as stored and the
 bytes of an ideally packed layout (bits / 8 per weight, plus scales). Embeddings and the (tied) output head
-stay in float32, as in torchao's defaults for LLMs. Quantized models are saved with `torch.save` of the
-state dict and read back with `weights_only=True` (`save_quantized` / `load_quantized`); safetensors cannot
-hold torchao's tensor subclasses.
+stay unquantized, as in torchao's defaults for LLMs (float32 in memory, float16 on disk as the family ships
+them). Quantized models are saved with `torch.save` of the state dict and read back with `weights_only=True`
+(`save_quantized` / `load_quantized`); safetensors cannot hold torchao's tensor subclasses.
 Here: `SCHEMES`, `QuantRecord`, `quantize()`, `weight_bytes()`, `save_quantized()`, `load_quantized()`.
 """
 from __future__ import annotations
@@ -97,11 +97,19 @@ def quantize(model, scheme: str, group_size: int = 32) -> tuple[nn.Module, Quant
                               weight_bytes(model, names), packed, f"torchao {torchao.__version__}")
 
 
+def _plain_float(t) -> bool:
+    return type(t) is torch.Tensor and t.is_floating_point()
+
+
 def save_quantized(model, path: str | Path) -> Path:
-    """torch.save of the quantized state dict (and the config beside it, as config.json)."""
+    """torch.save of the quantized state dict, the tensors left unquantized (embeddings, norms) in float16 as
+    the family ships them, and the config beside it (config.json)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path / "quantized.pt")
+    halves: dict = {}                             # tied tensors (embeddings = output head) stay one tensor
+    state = {k: (halves.setdefault(v.data_ptr(), v.half()) if _plain_float(v) else v)
+             for k, v in model.state_dict().items()}
+    torch.save(state, path / "quantized.pt")
     model.config.to_json_file(path / "config.json")
     return path
 
@@ -116,4 +124,7 @@ def load_quantized(path: str | Path, scheme: str, group_size: int = 32):
     model, _ = quantize(model, scheme, group_size)
     state = torch.load(path / "quantized.pt", weights_only=True, map_location="cpu")
     model.load_state_dict(state, assign=True)
+    for p in model.parameters():                  # unquantized tensors were stored in float16
+        if _plain_float(p.data) and p.dtype == torch.float16:
+            p.data = p.data.float()
     return model.eval()
