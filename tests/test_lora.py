@@ -1,0 +1,61 @@
+"""Adapting to a labelled task: LoRA through peft against full fine-tuning, merged back to a plain model."""
+import numpy as np
+import pytest
+import torch
+
+from workbench.compress.lora import adapt, label_examples, merge
+from workbench.scoring import label_logprobs, predictions
+from workbench.scoring.builtin import builtin_task
+from workbench.testing import tiny_model
+
+
+@pytest.fixture(scope="module")
+def task():
+    return builtin_task("pronoun", 1, n=16, split="train")
+
+
+def test_label_examples_end_with_the_gold_label(tiny_tok, task):
+    ex = label_examples(tiny_tok, task)
+    seq, n = ex[0]
+    label = task.target_delimiter + task.verbalizers[task.golds[0]][0]
+    assert tiny_tok.decode(seq[-n:]) == label and len(ex) == len(task.golds)
+
+
+def test_lora_trains_few_parameters_and_merges_to_identical_outputs(tiny_tok, task, tmp_path):
+    base = tiny_model("dense", seed=0, tokenizer=tiny_tok, attn_implementation="sdpa", max_position_embeddings=512)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    lora, rec = adapt(base, tiny_tok, task, "lora", rank=4, steps=30, batch_size=8, lr=3e-2)
+    full, rec_full = adapt(base, tiny_tok, task, "full", steps=30, batch_size=4)
+    assert all(torch.equal(v, base.state_dict()[k]) for k, v in before.items())       # the input is untouched
+    assert 0 < rec.trainable < 0.2 * rec_full.trainable and rec.adapter_bytes < rec_full.adapter_bytes
+    assert rec.final_loss < rec.first_loss - 0.2 and rec.steps == 30
+    x = torch.tensor([tiny_tok(task.prompt(0))["input_ids"]])
+    with torch.no_grad():
+        adapted = lora(input_ids=x).logits
+        plain = merge(lora)
+        assert type(plain).__name__ == type(base).__name__
+        torch.testing.assert_close(plain(input_ids=x).logits, adapted, atol=1e-4, rtol=1e-4)
+        assert not torch.allclose(plain(input_ids=x).logits, base(input_ids=x).logits)   # it learned something
+    plain.save_pretrained(tmp_path)
+    from transformers import AutoModelForCausalLM
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, trust_remote_code=False)
+    with torch.no_grad():
+        torch.testing.assert_close(back(input_ids=x).logits, adapted, atol=1e-4, rtol=1e-4)
+
+
+def test_fine_tuning_raises_accuracy_on_the_labels_it_was_trained_on(tiny_tok, task):
+    base = tiny_model("dense", seed=0, tokenizer=tiny_tok, attn_implementation="sdpa", max_position_embeddings=512)
+    tuned, _ = adapt(base, tiny_tok, task, "full", steps=60, batch_size=8, lr=3e-3)
+
+    def acc(m):
+        rec = label_logprobs(m, tiny_tok, task, channel=False)
+        return float((predictions(rec, ["acc"])["acc"] == np.asarray(task.golds)).mean())
+    assert acc(tuned) > acc(base) or acc(tuned) == 1.0
+
+
+def test_bad_settings_are_refused(tiny_tok, task):
+    base = tiny_model("dense", tokenizer=tiny_tok)
+    with pytest.raises(ValueError, match="use 'lora' or 'full'"):
+        adapt(base, tiny_tok, task, "qlora")
+    with pytest.raises(ValueError, match="rank must be >= 1"):
+        adapt(base, tiny_tok, task, "lora", rank=0)
