@@ -108,7 +108,8 @@ def test_val_loss_is_the_mean_token_cross_entropy(model, tiny_tok):
 def test_pareto_front_keeps_only_undominated_rows():
     import pandas as pd
 
-    from workbench.plots.compress import pareto_chart, pareto_front
+    from workbench.compress.measure import pareto_front
+    from workbench.plots.compress import pareto_chart
     df = pd.DataFrame({"model": "m", "method": ["a", "b", "c", "d"], "setting": ["", "1", "2", "3"],
                        "disk_mb": [10.0, 5.0, 5.0, 2.0], "val_loss": [1.0, 1.2, 1.5, 3.0],
                        "well_formed": [0.9, 0.95, 0.5, 0.1]})

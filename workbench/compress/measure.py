@@ -10,7 +10,8 @@
 - quality: `val_loss` (mean token cross-entropy in nats on held-out documents of the family's mixture,
   evaluation split) and `val_ppl` = exp(val_loss); `well_formed` (story validator on sampled stories);
   `acc:<task>` for each held-out task (plain log-likelihood scoring, `acc`).
-Here: `measure()`, `val_loss()`, `disk_bytes()`, `ms_per_token()`.
+`pareto_front(rows, x, y)` keeps the rows that no other row beats on both a cost and a quality.
+Here: `measure()`, `val_loss()`, `disk_bytes()`, `ms_per_token()`, `pareto_front()`.
 """
 from __future__ import annotations
 
@@ -45,12 +46,8 @@ def disk_bytes(model) -> int:
 
 
 def _memory_bytes(model) -> int:
-    total = 0
-    for t in list(model.parameters()) + list(model.buffers()):
-        names = getattr(t, "__tensor_flatten__", None)
-        parts = [getattr(t, a) for a in names()[0]] if names else [t]
-        total += sum(p.numel() * p.element_size() for p in parts if isinstance(p, torch.Tensor))
-    return total
+    from .quantize import tensor_bytes
+    return sum(tensor_bytes(t) for t in list(model.parameters()) + list(model.buffers()))
 
 
 @torch.no_grad()
@@ -117,3 +114,19 @@ def measure(model, tok, name: str, method: str = "original", setting: str = "", 
         rec = label_logprobs(model, tok, task, channel=False)
         row[f"acc:{spec}"] = float((predictions(rec, ["acc"])["acc"] == np.asarray(task.golds)).mean())
     return row
+
+
+# costs and losses: lower is better; every other column (accuracy, well_formed) higher is better
+LOWER_IS_BETTER = {"disk_mb", "weights_mb", "params", "nonzero", "active", "ms_per_token_1t", "ms_per_token_2t",
+                   "val_loss", "val_ppl"}
+
+
+def pareto_front(df, x: str, y: str):
+    """Rows of `df` not dominated on (x, y): no other row is at least as good on both and better on one
+    (lower is better for LOWER_IS_BETTER columns, higher otherwise). Sorted by x."""
+    sx = 1 if x in LOWER_IS_BETTER else -1
+    sy = 1 if y in LOWER_IS_BETTER else -1
+    a = df[[x, y]].to_numpy(dtype=float) * [sx, sy]
+    keep = [i for i in range(len(a))
+            if not any((a[j] <= a[i]).all() and (a[j] < a[i]).any() for j in range(len(a)) if j != i)]
+    return df.iloc[keep].sort_values(x)

@@ -12,7 +12,7 @@ bytes of an ideally packed layout (bits / 8 per weight, plus scales). Embeddings
 stay unquantized, as in torchao's defaults for LLMs (float32 in memory, float16 on disk as the family ships
 them). Quantized models are saved with `torch.save` of the state dict and read back with `weights_only=True`
 (`save_quantized` / `load_quantized`); safetensors cannot hold torchao's tensor subclasses.
-Here: `SCHEMES`, `QuantRecord`, `quantize()`, `weight_bytes()`, `save_quantized()`, `load_quantized()`.
+Here: `SCHEMES`, `QuantRecord`, `quantize()`, `tensor_bytes()`, `weight_bytes()`, `save_quantized()`, `load_quantized()`.
 """
 from __future__ import annotations
 
@@ -59,15 +59,18 @@ def _targets(model) -> list[str]:
             and inner is not model]
 
 
+def tensor_bytes(t) -> int:
+    """Bytes a tensor occupies as stored; for a tensor subclass (torchao's quantized tensors) the sum of its
+    inner tensors (quantized data, scales, zero points)."""
+    flatten = getattr(t, "__tensor_flatten__", None)
+    parts = [getattr(t, a) for a in flatten()[0]] if flatten else [t]
+    return sum(p.numel() * p.element_size() for p in parts if isinstance(p, torch.Tensor))
+
+
 def weight_bytes(model, names: list[str] | None = None) -> int:
     """Bytes that the weights of the named linear layers occupy as stored (quantized data and scales)."""
     mods = dict(model.named_modules())
-    total = 0
-    for n in names if names is not None else _targets(model):
-        w = mods[n].weight
-        inner = [getattr(w, a) for a in getattr(w, "__tensor_flatten__", lambda: ([], None))()[0]] or [w]
-        total += sum(t.numel() * t.element_size() for t in inner if isinstance(t, torch.Tensor))
-    return total
+    return sum(tensor_bytes(mods[n].weight) for n in (names if names is not None else _targets(model)))
 
 
 def quantize(model, scheme: str, group_size: int = 32) -> tuple[nn.Module, QuantRecord]:
