@@ -47,7 +47,7 @@ browser:
 	  else echo "chromium is missing and cannot be installed here: browser tests will be skipped"; fi; }
 
 ## Train the model family into data/models and its scoring grid into data/grid (a GPU: about 20 minutes;
-## see workbench/family/recipe.py). The two older defaults: bash data/models/train_defaults.sh
+## see workbench/family/recipe.py).
 models: $(STAMP)
 	$(OFFLINE) $(PY) -m workbench.family --out data/models --grid data/grid
 

@@ -184,9 +184,11 @@ def test_model_name_errors_list_only_the_defaults_present(monkeypatch, tmp_path)
         resolve("dense-4n")
     assert "'dense-4m' is part of the model family, trained by `make models`" in str(err.value)
     assert "Did you mean" not in str(err.value)
-    with pytest.raises(FileNotFoundError, match=r"model family, trained by `make models` \(needs a GPU\); "
-                                                r"the defaults present: tiny-dense$"):
+    with pytest.raises(FileNotFoundError, match=r"model family's 'dense-4m', trained by `make models` \(needs a GPU\), "
+                                                r"or restore data/models/dense-4m .*; the defaults present: tiny-dense$"):
         resolve("dense-4m")
+    with pytest.raises(FileNotFoundError, match=r"the model family's 'moe-1m'"):
+        resolve("tiny-moe")                                  # an alias names the member it stands for
 
 
 def test_offline_a_hub_id_outside_the_cache_fails_at_once(monkeypatch, no_network):

@@ -16,9 +16,10 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MODELS_DIR = DATA_DIR / "models"
 FAMILY_NAMES = ("dense-1m", "dense-4m", "dense-12m", "moe-1m", "moe-4m", "moe-12m", "encdec-4m", "encdec-12m",
                 "dense-4m-it", "moe-4m-it", "encdec-4m-it")      # workbench.family: `make models` trains them
-# Older names kept working: "tiny-dense" is the family's dense-1m (the same shape: 4 layers of width 128).
-ALIASES = {"tiny-dense": "dense-1m"}
-DEFAULT_MODELS = {"tiny-dense": MODELS_DIR / ALIASES["tiny-dense"], "tiny-moe": MODELS_DIR / "tiny-moe",
+# Older names kept working: "tiny-dense" and "tiny-moe" are the family's smallest dense and MoE members
+# (4 layers of width 128; 1.18M parameters active per token).
+ALIASES = {"tiny-dense": "dense-1m", "tiny-moe": "moe-1m"}
+DEFAULT_MODELS = {**{alias: MODELS_DIR / name for alias, name in ALIASES.items()},
                   **{name: MODELS_DIR / name for name in FAMILY_NAMES}}
 
 
@@ -134,7 +135,7 @@ PRESETS.update({
     "dense-1m": _dense(128, 4, 4, 256),                          # 1.18M
     "dense-4m": _dense(256, 4, 4, 768),                          # 4.46M
     "dense-12m": _dense(384, 6, 6, 1024, max_position_embeddings=512),                 # 12.2M
-    "moe-1m": _moe(128, 4, 4, 128, experts=4, k=2),              # 1.8M total, 1.18M active
+    "moe-1m": _moe(128, 4, 4, 128, experts=4, k=2),              # 1.58M total, 1.18M active
     "moe-4m": _moe(256, 4, 4, 384, experts=4, k=2),              # 6.8M total, 4.46M active
     "moe-12m": _moe(384, 6, 6, 512, experts=4, k=2, max_position_embeddings=512),      # 19.3M, 12.2M active
     "encdec-4m": _encdec(256, 2, 4, 640),                        # T5: 2 + 2 layers, 4.6M

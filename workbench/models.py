@@ -22,7 +22,7 @@ import torch
 from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, LlamaConfig, MixtralConfig,
                           PreTrainedModel, Qwen2MoeConfig, T5Config)
 
-from .config import DEFAULT_MODELS, FAMILY_NAMES, MOE_ONLY, ModelConfig, get_preset
+from .config import ALIASES, DEFAULT_MODELS, FAMILY_NAMES, MOE_ONLY, ModelConfig, get_preset
 from .errors import disk_full_guard
 from .loading import from_pretrained
 
@@ -235,7 +235,7 @@ def _in_hub_cache(name: str) -> bool:
 
 
 def resolve(name_or_dir: str | Path) -> str:
-    """A workbench default name ('tiny-dense', 'tiny-moe'), a local directory, or a Hub model id (as is).
+    """A workbench default name ('dense-4m', 'tiny-moe', ...), a local directory, or a Hub model id (as is).
 
     Never waits on the network to report a bad name: FileNotFoundError at once, suggesting the closest
     defaults, for a name that is no local folder and either is a near miss of a default ('tiny-dens'), cannot
@@ -246,8 +246,9 @@ def resolve(name_or_dir: str | Path) -> str:
     if str(name_or_dir) in DEFAULT_MODELS:
         path = DEFAULT_MODELS[str(name_or_dir)]
         if not (path / "config.json").exists():
-            how = ("it is part of the model family, trained by `make models` (needs a GPU)"
-                   if str(name_or_dir) in FAMILY_NAMES else "train it with `bash data/models/train_defaults.sh`")
+            member = ALIASES.get(str(name_or_dir), str(name_or_dir))
+            how = (f"it is the model family's {member!r}, trained by `make models` (needs a GPU), or restore "
+                   f"data/models/{member} from the repository")
             raise FileNotFoundError(f"default model {name_or_dir!r} is missing from {path}: {how}; {have}")
         return str(path)
     path = Path(name_or_dir).expanduser()

@@ -15,6 +15,7 @@ Here: `measure()`, `val_loss()`, `disk_bytes()`, `ms_per_token()`, `pareto_front
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import statistics
@@ -34,10 +35,22 @@ def _is_quantized(model) -> bool:
                for p in model.parameters())
 
 
+@contextlib.contextmanager
+def _no_progress_bars():
+    from transformers.utils import logging as hf_logging
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 def disk_bytes(model) -> int:
     """Bytes of the files that store `model`: float16 safetensors (plain) or torchao's saved state."""
     from .quantize import save_quantized
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, _no_progress_bars():
         if _is_quantized(model):
             save_quantized(model, d)
         else:                                   # a half copy keeps tied weights tied (saved once)

@@ -108,6 +108,8 @@ def build_member(name: str, out: str, work: str, scale: float, device: str, grid
                     f"{len(texts):,} mixed documents (corpus v2, training split)"),
            "command": f"python -m workbench.family --out data/models --members {name}"}
     rec["tokens_seen"] = rec["steps"] * rec["tokens_per_step"]
+    if m.base:                                   # as train_member scales the base's steps
+        rec["base_tokens_seen"] = max(2, round(FAMILY[m.base].steps * scale)) * rec["tokens_per_step"]
     del texts
     for ck in (out / name / "checkpoints").glob("*/trainer_state.pt"):   # resume state: not shipped
         shutil.rmtree(ck.parent)

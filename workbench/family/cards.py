@@ -42,12 +42,16 @@ def card_markdown(rec: dict) -> str:
                 if cfg["kind"] == "moe" else "") + " |",
              f"| parameters | {rec['params_total'] / 1e6:.2f}M total, {rec['params_active'] / 1e6:.2f}M active per token |",
              f"| training data | {rec['data']} |",
-             f"| tokens seen | {_tokens(rec['tokens_seen'])} ({rec['steps']} steps of {rec['tokens_per_step']:,} tokens) |",
+             f"| tokens seen | {_tokens(rec['tokens_seen'])} ({rec['steps']} steps of {rec['tokens_per_step']:,} tokens)"
+             + (f", after the {_tokens(rec['base_tokens_seen'])} of `{rec['base']}`" if rec.get("base_tokens_seen") else "")
+             + " |",
              f"| hardware, time | {rec['hardware']}"
              + (f" shared by {rec['concurrent_jobs']} trainings at once" if rec.get("concurrent_jobs", 1) > 1 else "")
              + f", {rec['train_seconds']:.0f} s ({rec['tokens_per_s']:,.0f} tokens/s) |",
              f"| validation loss | {rec['val_loss']:.4f} nats/token"
-             + (" (second half of each window given the first)" if cfg["kind"] == "encdec" else "") + " |"]
+             + (" (second half of each window given the first)" if cfg["kind"] == "encdec" else "")
+             + (" on held-out qa documents (base members: on mixed text; not comparable)" if rec.get("base") else "")
+             + " |"]
     v = rec.get("validator")
     if v:
         lines.append(f"| story validator ({v['samples']} samples) | well_formed {v['well_formed']:.3f}, hero consistency "

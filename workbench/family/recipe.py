@@ -25,7 +25,8 @@ QA_DOCS = 20_000             # `qa` documents for instruction tuning
 VOCAB = 4096
 BATCH, SEQ_LEN = 64, 256     # 16,384 tokens per step
 # The member that keeps light (bf16) checkpoints for routing-over-training studies, at log-spaced steps
-# (routing settles early). The smallest MoE: eight checkpoints of moe-4m (13.6 MB each) would not fit data/.
+# (routing settles early), plus the final weights at 1,500. The smallest MoE, bfloat16 with tied embeddings stored
+# once (3.2 MB each); checkpoints of moe-4m (13.6 MB each) would not fit data/.
 SERIES = "moe-1m"
 SERIES_STEPS = (25, 50, 100, 200, 400, 700, 1000, 1300)
 

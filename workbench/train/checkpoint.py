@@ -50,6 +50,15 @@ def list_checkpoints(out_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def _to_bfloat16(path: Path) -> None:
+    """Rewrite a safetensors file with its floating-point tensors in bfloat16 (a light checkpoint: half the
+    bytes; config.json keeps the model's dtype, so `from_pretrained` upcasts on load)."""
+    from safetensors.torch import load_file, save_file
+    sd = load_file(path)
+    save_file({k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in sd.items()},
+              path, metadata={"format": "pt"})
+
+
 def save_checkpoint(path: Path, model, tokenizer, state: dict | None, train_config: dict,
                     light: bool = False, records: dict[str, str] | None = None) -> Path:
     """Write one checkpoint atomically to `path`; `state` (optimizer, step, RNG) is omitted when light.
@@ -67,11 +76,9 @@ def save_checkpoint(path: Path, model, tokenizer, state: dict | None, train_conf
     try:
         with disk_full_guard(path.parent, f"checkpoint {path.name}", kept):
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+            model.save_pretrained(tmp, safe_serialization=True)      # stores tied weights once
             if light:
-                sd = {k: v.detach().to(torch.bfloat16) for k, v in model.state_dict().items()}
-                model.save_pretrained(tmp, state_dict=sd, safe_serialization=True)
-            else:
-                model.save_pretrained(tmp, safe_serialization=True)
+                _to_bfloat16(tmp / "model.safetensors")
             tokenizer.save_pretrained(tmp)
             (tmp / "train_config.json").write_text(json.dumps(train_config, indent=1))
             if state is not None and not light:

@@ -22,6 +22,11 @@ def register(sub) -> None:
                       ("warmup", int), ("eval-every", int), ("sample-every", int), ("checkpoint-every", int),
                       ("keep-checkpoints", int), ("seed", int), ("log-every", int), ("threads", int)]:
         p.add_argument(f"--{flag}", type=typ)
+    p.add_argument("--teacher", help="knowledge distillation from this causal LM (default name or folder; it must "
+                                     "share the run's tokenizer: pass --tokenizer with the teacher's folder)")
+    p.add_argument("--distill-alpha", dest="distill_alpha", type=float,
+                   help="weight of the teacher's term (default 0.5): (1-a) cross-entropy + a T^2 KL")
+    p.add_argument("--distill-temperature", dest="distill_temperature", type=float, help="softmax temperature (default 2)")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--light-checkpoints", dest="checkpoint_light", action="store_true", default=None,
@@ -73,7 +78,7 @@ def _cli_train(args) -> int:
         check_model_settings(args.preset, split_overrides(overrides)[1], args.resume, args.seq_len)
     for name in ("steps", "batch_size", "seq_len", "lr", "grad_accum", "warmup", "eval_every", "sample_every",
                  "checkpoint_every", "keep_checkpoints", "seed", "log_every", "threads", "device", "compile",
-                 "checkpoint_light"):
+                 "checkpoint_light", "teacher", "distill_alpha", "distill_temperature"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     result = train(args.preset, args.corpus, tokenizer=args.tokenizer, out_dir=args.out,

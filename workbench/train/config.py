@@ -44,6 +44,10 @@ class TrainConfig:
     compile: bool = False            # torch.compile the model (CUDA; slow to start on CPU)
     fast_path: bool = True           # CPU: lean Llama/Mixtral forward (same maths) and allocator tuning; see train.fast
     tokenizer_vocab_size: int = 4096  # vocabulary of the BPE trained when no tokenizer is given
+    # --- knowledge distillation (Hinton et al. 2015) ---
+    teacher: str | None = None       # a causal LM (default name or folder) with the same tokenizer; None: no teacher
+    distill_alpha: float = 0.5       # loss = (1 - alpha) * cross-entropy + alpha * T^2 KL(teacher_T || student_T)
+    distill_temperature: float = 2.0  # softmax temperature T of both distributions in the KL term
     # --- MoE only ---
     aux_loss_convention: str = "hf"  # which load-balancing formula workbench.moe.router_losses uses
     expert_output_mask_p: float = 0.0  # Expert Output Masking probability while training
@@ -91,6 +95,10 @@ def validate(c: TrainConfig) -> None:
     if c.optimizer not in OPTIMIZERS:
         raise ValueError(did_you_mean("optimizer", [c.optimizer], list(OPTIMIZERS))
                          or f"optimizer must be one of {list(OPTIMIZERS)}, got {c.optimizer!r}")
+    if not 0 <= c.distill_alpha <= 1:
+        raise ValueError(f"distill_alpha must be in [0, 1] (the weight of the teacher's term), got {c.distill_alpha}")
+    if not c.distill_temperature > 0:
+        raise ValueError(f"distill_temperature must be positive, got {c.distill_temperature}")
     if any(int(s) <= 0 for s in c.checkpoint_steps):
         raise ValueError(f"checkpoint_steps must be positive steps, got {tuple(c.checkpoint_steps)}")
     if c.keep_checkpoints is not None and c.keep_checkpoints < 0:

@@ -48,13 +48,14 @@ class TrainResult:
     model: PreTrainedModel
     tokenizer: object
     out_dir: Path | None
-    history: pd.DataFrame        # step, loss, lm_loss, lr, tokens_per_s, grad_norm[, aux_loss, z_loss, expert_load, router_entropy]
+    history: pd.DataFrame        # step, loss, lm_loss, lr, tokens_per_s, grad_norm[, kd_loss][, aux_loss, z_loss, expert_load, router_entropy]
     evals: pd.DataFrame          # step, val_loss, val_ppl
     samples: dict                # step -> list of generated texts
     checkpoints: list            # checkpoint directories kept, oldest first
     stopped_early: bool = False
     stop_reason: str = ""
     timing: dict = field(default_factory=dict)   # seconds: total, compute (fwd/bwd/opt), data, eval, sample, save
+    tokens_per_step: int = 0     # batch_size * grad_accum * sequence length
 
     @property
     def final_val_loss(self) -> float:
@@ -70,6 +71,7 @@ class TrainState:
     step: int = 0
     tokens_per_step: int = 0
     is_moe: bool = False
+    teacher: PreTrainedModel | None = None   # knowledge distillation (TrainConfig.teacher), frozen, on the device
     history: list = field(default_factory=list)
     evals: list = field(default_factory=list)
     samples: dict = field(default_factory=dict)
@@ -147,7 +149,7 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
         torch.backends.cudnn.allow_tf32 = True
     optimizer = make_optimizer(model, cfg, device)
     state = TrainState(cfg, model, tok, tokens_per_step=cfg.batch_size * cfg.grad_accum * seq_len,
-                       is_moe=_is_moe(model))
+                       is_moe=_is_moe(model), teacher=_teacher(cfg, model, tok, device, trust_remote_code))
     if resume_from is not None:
         _restore(state, optimizer, resume_from, device)
     else:
@@ -156,6 +158,24 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
 
 
 # ----------------------------------------------------------------------------- setup helpers
+
+def _teacher(cfg: TrainConfig, model, tok, device, trust_remote_code: bool):
+    """The frozen teacher of cfg.teacher on `device`, or None. Raises ValueError when it cannot teach this
+    student: an encoder-decoder on either side, or another vocabulary than the run's tokenizer."""
+    if not cfg.teacher:
+        return None
+    from ..models import load_model
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ValueError("teacher: distillation trains decoder-only students; this student is an encoder-decoder")
+    teacher, t_tok = load_model(cfg.teacher, trust_remote_code=trust_remote_code)
+    if getattr(teacher.config, "is_encoder_decoder", False):
+        raise ValueError(f"teacher {cfg.teacher!r} is an encoder-decoder; give a decoder-only (causal LM) teacher")
+    if t_tok.get_vocab() != tok.get_vocab() or teacher.config.vocab_size != model.config.vocab_size:
+        raise ValueError(f"teacher {cfg.teacher!r} has another vocabulary than this run's tokenizer: train the student "
+                         f"with the teacher's tokenizer (tokenizer={cfg.teacher!r}, or --tokenizer on the CLI)")
+    teacher.requires_grad_(False)
+    return teacher.eval().to(device)
+
 
 # ----------------------------------------------------------------------------- the loop
 
@@ -186,7 +206,7 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
             for g in optimizer.param_groups:
                 g["lr"] = lr
             rec = _train_step(lean or step_fn, model, optimizer, params, data, step, cfg, device, amp, state.is_moe,
-                              timing)
+                              timing, state.teacher)
             rec["lr"] = lr
             pending.append(rec)
             state.step = step + 1
@@ -232,7 +252,7 @@ def _nothing_to_train(state: TrainState, out_dir) -> TrainResult:
     return TrainResult(model=model, tokenizer=state.tokenizer, out_dir=out_dir, history=pd.DataFrame(state.history),
                        evals=pd.DataFrame(state.evals, columns=["step", "val_loss", "val_ppl"]),
                        samples=dict(state.samples), checkpoints=list(state.checkpoints), stop_reason=reason,
-                       timing={"total": 0.0})
+                       timing={"total": 0.0}, tokens_per_step=state.tokens_per_step)
 
 
 def _lean(model, cfg, device):
@@ -243,7 +263,7 @@ def _lean(model, cfg, device):
     return None if cfg.compile else fast_path.lean_forward(model)
 
 
-def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, is_moe, timing) -> dict:
+def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, is_moe, timing, teacher=None) -> dict:
     """One optimizer step; returns detached device tensors (no host sync). `step_fn`: the model (or its
     compiled form) or a lean forward from workbench.train.fast."""
     totals = {}
@@ -253,7 +273,7 @@ def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp,
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         t1 = time.perf_counter()
         with amp:
-            losses = compute_loss(step_fn, model, x, y, is_moe, cfg)
+            losses = compute_loss(step_fn, model, x, y, is_moe, cfg, teacher)
         if device.type == "cpu" and not torch.isfinite(losses["loss"]):   # free on CPU: keep weights good
             raise NonFiniteLoss(step + 1)
         (losses["loss"] / cfg.grad_accum).backward()
@@ -438,4 +458,5 @@ def _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start,
     return TrainResult(model=model, tokenizer=state.tokenizer, out_dir=out_dir, history=hist,
                        evals=pd.DataFrame(state.evals, columns=["step", "val_loss", "val_ppl"]),
                        samples=dict(state.samples), checkpoints=list(state.checkpoints),
-                       stopped_early=bool(state.stop_reason), stop_reason=state.stop_reason, timing=timing)
+                       stopped_early=bool(state.stop_reason), stop_reason=state.stop_reason, timing=timing,
+                       tokens_per_step=state.tokens_per_step)

@@ -3,7 +3,7 @@ router's load-balancing and z-losses (`workbench.moe.router_losses`) with per-la
 
     lm   = mean token cross-entropy (nats)
     loss = lm + router_aux_loss_coef * aux + router_z_loss_coef * z          (MoE; softmax top-k routers)
-Here: `compute_loss()`, `prefix_lm_loss()`, `routing_stats()`.
+Here: `compute_loss()`, `distillation_loss()`, `prefix_lm_loss()`, `routing_stats()`.
 """
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from .config import TrainConfig
 _ROUTER_TAKES_CONVENTION = "convention" in inspect.signature(wb_moe.router_losses).parameters
 
 
-def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = None) -> dict:
-    """{"loss": optimised loss, "lm_loss", and for MoE "aux_loss", "z_loss", "expert_load", "router_entropy"}.
+def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = None, teacher=None) -> dict:
+    """{"loss": optimised loss, "lm_loss", with a teacher "kd_loss", and for MoE "aux_loss", "z_loss",
+    "expert_load", "router_entropy"}.
 
     lm = mean token cross-entropy; MoE: loss = lm + aux_coef * aux + z_coef * z (softmax top-k routers only:
-    train() refuses others, see moe.check_trainable).
+    train() refuses others, see moe.check_trainable). With a `teacher` (a causal LM over the same vocabulary),
+    the lm term becomes (1 - alpha) * lm + alpha * kd, kd = `distillation_loss` at cfg.distill_temperature.
     `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits, targets).
     """
     if getattr(model.config, "is_encoder_decoder", False):
@@ -31,18 +33,43 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
         out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
         logits, router_logits = out.logits, getattr(out, "router_logits", None)
         lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+    elif teacher is not None:                                 # the lean forward, returning logits
+        logits, router_logits = step_fn(x, is_moe)
+        lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
     else:
         lm, router_logits = step_fn(x, is_moe, targets=y)
+    out = {"lm_loss": lm}
+    if teacher is not None:
+        with torch.no_grad():
+            t_logits = teacher(input_ids=x).logits
+        out["kd_loss"] = distillation_loss(logits, t_logits, cfg.distill_temperature)
+        out["loss"] = (1 - cfg.distill_alpha) * lm + cfg.distill_alpha * out["kd_loss"]
+    else:
+        out["loss"] = lm
     if not is_moe:
-        return {"loss": lm, "lm_loss": lm}
+        return out
     c = model.config
     kw = {"convention": cfg.aux_loss_convention} if cfg is not None and _ROUTER_TAKES_CONVENTION else {}
     r = wb_moe.router_losses(router_logits, c, **kw)
     aux_coef, z_coef = float(getattr(c, "router_aux_loss_coef", 0.0)), float(getattr(c, "router_z_loss_coef", 0.0))
-    loss = lm + aux_coef * r["aux"] + z_coef * r["z"]
     load, entropy = routing_stats(router_logits, c.num_experts_per_tok)
-    return {"loss": loss, "lm_loss": lm, "aux_loss": r["aux"], "z_loss": r["z"],
-            "expert_load": load, "router_entropy": entropy}
+    return out | {"loss": out["loss"] + aux_coef * r["aux"] + z_coef * r["z"], "aux_loss": r["aux"], "z_loss": r["z"],
+                  "expert_load": load, "router_entropy": entropy}
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0
+                      ) -> torch.Tensor:
+    """Hinton et al. (2015) logit distillation: T^2 * mean over tokens of KL(p_T || q_T), where p_T and q_T are
+    the teacher's and the student's softmax at temperature T. Logits (..., V), the same V (the same tokenizer);
+    the result is a scalar in nats (the T^2 factor keeps gradient sizes comparable across temperatures).
+    Raises ValueError when the vocabularies differ."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                         f"{tuple(teacher_logits.shape)} differ: distillation needs the same tokenizer")
+    v = student_logits.shape[-1]
+    s = F.log_softmax(student_logits.reshape(-1, v).float() / temperature, -1)
+    t = F.log_softmax(teacher_logits.reshape(-1, v).float() / temperature, -1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean") * temperature ** 2
 
 
 def prefix_lm_loss(model, x, y, split: int | None = None, eos_id: int | None = None) -> torch.Tensor:
