@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["dense-4m", "dense-12m"])
+    p.add_argument("--models", nargs="+", default=["dense-4m", "dense-12m", "moe-4m"])
     p.add_argument("--out", default="bench/results")
     p.add_argument("--merge", action="store_true", help="keep the rows of other models from the existing compress.json")
     p.add_argument("--table", action="store_true", help="also write the table the notebook opens on "

@@ -116,8 +116,8 @@ def test_pareto_front_keeps_only_undominated_rows():
     assert list(pareto_front(df, "disk_mb", "val_loss")["method"]) == ["d", "b", "a"]     # c: b is as small, better
     assert list(pareto_front(df, "disk_mb", "well_formed")["method"]) == ["d", "b"]       # higher is better here
     fig = pareto_chart(df)
-    assert [t.name for t in fig.data] == ["a", "b", "c", "d", "Pareto frontier"]
-    assert list(fig.data[-1].x) == [2.0, 5.0, 10.0]
+    assert [t.name for t in fig.data] == ["a", "b", "c", "d", "Pareto frontier", "selected"]
+    assert list(fig.data[-2].x) == [2.0, 5.0, 10.0] and len(fig.data[-1].x) == 0     # the frontier; nothing ringed
 
 
 def test_kept_heads_divide_the_hidden_size(tiny_tok, texts):
