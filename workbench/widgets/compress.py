@@ -90,7 +90,8 @@ def compress_lab(table: pd.DataFrame, model: str | None = None, load=None) -> wi
 
         live = widgets.FloatSlider(value=0.6, min=0.1, max=0.9, step=0.1, description="live sparsity",
                                    continuous_update=False, readout_format=".1f")
-        button = widgets.Button(description="prune live and compare", icon="play")
+        button = widgets.Button(description="prune live and compare", icon="play",
+                                layout=widgets.Layout(width="240px"))
         cache = {}
 
         def run_live(value: float | None = None):
