@@ -59,3 +59,22 @@ def test_bad_settings_are_refused(tiny_tok, task):
         adapt(base, tiny_tok, task, "qlora")
     with pytest.raises(ValueError, match="rank must be >= 1"):
         adapt(base, tiny_tok, task, "lora", rank=0)
+
+
+def test_lora_reaches_the_fused_experts_of_a_moe_and_merges_to_plain_mixtral(tiny_tok, task, tmp_path):
+    from transformers import AutoModelForCausalLM
+    base = tiny_model("moe", seed=0, tokenizer=tiny_tok, attn_implementation="sdpa", max_position_embeddings=512)
+    lora, rec = adapt(base, tiny_tok, task, "lora", rank=4, steps=30, batch_size=8, lr=3e-2)
+    adapted = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert any(".mlp.experts." in n and "lora_A" in n for n in adapted)      # the experts are adapted too
+    assert any("q_proj.lora_A" in n for n in adapted) and rec.final_loss < rec.first_loss
+    ids = torch.tensor([tiny_tok("Once upon a time, Mia saw her friend.")["input_ids"]])
+    with torch.no_grad():
+        expected = lora(input_ids=ids).logits
+    plain = merge(lora)
+    plain.save_pretrained(tmp_path)
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, trust_remote_code=False).eval()
+    assert type(back).__name__ == "MixtralForCausalLM"
+    with torch.no_grad():
+        assert torch.allclose(back(input_ids=ids).logits, expected, atol=1e-4)
+        assert not torch.allclose(back(input_ids=ids).logits, base(input_ids=ids).logits, atol=1e-4)

@@ -68,8 +68,10 @@ def _batches(examples, batch_size: int, steps: int, seed: int, pad: int):
 def adapt(model, tok, task, method: str = "lora", rank: int = 8, alpha: int | None = None, steps: int = 100,
           lr: float | None = None, batch_size: int = 16, targets=DEFAULT_TARGETS, seed: int = 0):
     """(adapted model, AdaptRecord): `model` (not changed) trained on `task`'s examples for `steps` AdamW
-    steps. `method="lora"`: peft LoRA of `rank` on the `targets` modules (default lr 2e-3); `"full"`: every
-    parameter (default lr 2e-4). Raises ValueError for an unknown method or a rank below 1."""
+    steps. `method="lora"`: peft LoRA of `rank` on the `targets` modules (default lr 2e-3), and on a
+    mixture of experts also on the fused expert tensors (`experts.gate_up_proj`, `experts.down_proj`, through
+    peft's `target_parameters`); `"full"`: every parameter (default lr 2e-4). Raises ValueError for an unknown
+    method or a rank below 1."""
     if method not in ("lora", "full"):
         raise ValueError(f"unknown adaptation method {method!r}: use 'lora' or 'full'")
     model = copy.deepcopy(model).float().train()
@@ -79,8 +81,12 @@ def adapt(model, tok, task, method: str = "lora", rank: int = 8, alpha: int | No
         from peft import LoraConfig, get_peft_model
         present = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
                          & set(targets))
+        # MoE experts are fused 3-D parameters in transformers 5 (no nn.Linear): peft targets them by name
+        experts = sorted({n.split(".mlp.", 1)[1] for n, _ in model.named_parameters()
+                          if ".mlp.experts." in n and n.rsplit(".", 1)[-1] in ("gate_up_proj", "down_proj")})
         model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=0.0,
-                                                 target_modules=present, bias="none"))
+                                                 target_modules=present, target_parameters=experts or None,
+                                                 bias="none"))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr or (2e-3 if method == "lora" else 2e-4), weight_decay=0.0)
     torch.manual_seed(seed)
