@@ -37,7 +37,7 @@ def teacher(tok, texts, tmp_path_factory):
 
 def _kl_to(teacher_dir, model, tok, texts):
     from transformers import AutoModelForCausalLM
-    t = AutoModelForCausalLM.from_pretrained(teacher_dir).eval()
+    t = AutoModelForCausalLM.from_pretrained(teacher_dir, trust_remote_code=False).eval()
     ids = torch.tensor([tok(texts[0])["input_ids"][:32]])
     with torch.no_grad():
         return distillation_loss(model.eval()(input_ids=ids).logits, t(input_ids=ids).logits, 1.0).item()

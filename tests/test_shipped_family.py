@@ -43,8 +43,8 @@ def test_members_load_with_plain_transformers_and_count_their_parameters(name):
 
 @pytest.mark.parametrize("name", [n for n in FAMILY_NAMES if INDEX[n]["config"]["kind"] == "moe"])
 def test_no_moe_member_has_a_dead_expert_on_held_out_text(name):
-    model = AutoModelForCausalLM.from_pretrained(MODELS_DIR / name).eval()
-    tok = AutoTokenizer.from_pretrained(MODELS_DIR / name)
+    model = AutoModelForCausalLM.from_pretrained(MODELS_DIR / name, trust_remote_code=False).eval()
+    tok = AutoTokenizer.from_pretrained(MODELS_DIR / name, trust_remote_code=False)
     shares = expert_shares(model, tok, eval_texts(40))
     assert np.allclose(shares.sum(1), 1.0)
     assert dead_experts(shares) == [], f"{name}: experts under {DEAD_RATIO} x uniform"
@@ -54,7 +54,7 @@ def test_no_moe_member_has_a_dead_expert_on_held_out_text(name):
 def test_the_checkpoint_series_covers_training_log_spaced():
     ckpts = sorted((MODELS_DIR / SERIES / "checkpoints").iterdir())
     assert [int(p.name.split("-")[1]) for p in ckpts] == list(SERIES_STEPS) and len(ckpts) >= 8
-    final = AutoModelForCausalLM.from_pretrained(MODELS_DIR / SERIES)
-    first = AutoModelForCausalLM.from_pretrained(ckpts[0])
+    final = AutoModelForCausalLM.from_pretrained(MODELS_DIR / SERIES, trust_remote_code=False)
+    first = AutoModelForCausalLM.from_pretrained(ckpts[0], trust_remote_code=False)
     assert sum(p.numel() for p in first.parameters()) == sum(p.numel() for p in final.parameters())
     assert not torch.equal(first.model.embed_tokens.weight, final.model.embed_tokens.weight)

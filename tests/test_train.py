@@ -117,7 +117,7 @@ def test_light_checkpoints_are_bf16_loadable_and_not_resumable(tok, texts, tmp_p
         keys = set(f.keys())
     assert "lm_head.weight" not in keys                # tied to the embeddings: stored once
     from transformers import AutoModelForCausalLM
-    back = AutoModelForCausalLM.from_pretrained(light).eval()
+    back = AutoModelForCausalLM.from_pretrained(light, trust_remote_code=False).eval()
     assert back.dtype == torch.float32 and back.lm_head.weight.data_ptr() == back.model.embed_tokens.weight.data_ptr()
     validate_checkpoint(light, need_state=False)
     with pytest.raises(CheckpointError, match="trainer_state.pt"):
