@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     Warnings print as one line each, and transformers' progress bars and log messages are off, unless --debug."""
     from .errors import explain
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # as given: `train --nproc-per-node` relaunches it
     try:
         with contextlib.nullcontext() if args.debug else _quiet(args.command):
             return int(args.func(args) or 0)

@@ -1,7 +1,8 @@
 """Training tiny causal LMs: `train()` (notebooks) and `workbench train` (scripts), one implementation.
 
 Here: TrainConfig (settings), train() -> TrainResult (model, history, evals, samples, checkpoints),
-generate() (sampling), load_checkpoint(), the run-folder rules (`runfolder`: lock, resume/overwrite).
+generate() (sampling), load_checkpoint(), the run-folder rules (`runfolder`: lock, resume/overwrite), and
+data-parallel runs over several processes or GPUs (`distributed`: DDP inside the loop; `launch`: torchrun).
 Not here: model presets (`workbench.config`), plots and the live notebook panel (`workbench.plots.training`,
 `workbench.widgets.training`).
 """

@@ -33,6 +33,15 @@ class PrintProgress(Callback):
     def __init__(self, every_s: float = 2.0, stream=None):
         self.every_s, self.stream, self._last = every_s, stream or sys.stderr, 0.0
 
+    def __getstate__(self):       # pickles (train(devices=N) sends callbacks to its processes): std streams by name
+        names = {id(sys.stderr): "stderr", id(sys.stdout): "stdout"}
+        return {**self.__dict__, "stream": names.get(id(self.stream), self.stream)}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if isinstance(self.stream, str):
+            self.stream = getattr(sys, self.stream)
+
     def on_log(self, state, rows):
         now = time.perf_counter()
         if now - self._last < self.every_s and state.step < state.config.steps:

@@ -16,6 +16,7 @@ picks the newest checkpoint that validates, skipping (with a warning) any that i
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -90,6 +91,27 @@ def save_checkpoint(path: Path, model, tokenizer, state: dict | None, train_conf
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def save_final(model, tokenizer, out_dir: Path, files: dict[str, str] | None = None) -> None:
+    """The final model at the top of out_dir (beside checkpoints/), with `files` ({name: text}, e.g. the
+    records): written to a temp dir, then each file renamed into place, so a crash never leaves a
+    half-written file; a full disk raises DiskFull."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = None
+    try:
+        with disk_full_guard(out_dir, "the final model", "the checkpoints under checkpoints/ are kept"):
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=out_dir))
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            for name, text in (files or {}).items():
+                (tmp / name).write_text(text)
+            for f in tmp.iterdir():
+                os.replace(f, out_dir / f.name)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def prune(out_dir: Path, keep: int | None, protect: Path | None = None) -> None:

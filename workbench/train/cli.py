@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sys
 from pathlib import Path
+
+from . import launch
 
 
 def register(sub) -> None:
@@ -36,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override model or training settings, e.g. --set num_hidden_layers=4 hidden_size=128")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary at the end")
+    launch.add_arguments(p)
     p.set_defaults(func=_cli_train)
 
     g = sub.add_parser("generate", help="sample text from a causal LM directory (or tiny-dense / tiny-moe)",
@@ -81,6 +85,8 @@ def _cli_train(args) -> int:
                  "checkpoint_light", "teacher", "distill_alpha", "distill_temperature"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if launch.wants_launch(args):        # several processes: torchrun reruns this command line in each
+        return launch.run_cli(args)
     result = train(args.preset, args.corpus, tokenizer=args.tokenizer, out_dir=args.out,
                    callbacks=[PrintProgress()], resume=args.resume, overwrite=args.overwrite,
                    trust_remote_code=args.trust_remote_code, **overrides)
@@ -91,6 +97,8 @@ def _cli_train(args) -> int:
                "final_val_loss": result.final_val_loss, "train_seconds": round(result.timing.get("total", 0), 2),
                "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
                "checkpoints": [str(p) for p in result.checkpoints]}
+    if os.environ.get("RANK", "0") != "0":     # a torchrun process other than rank 0: rank 0 reports
+        return 0
     if args.json:
         print(json.dumps(summary))
     elif result.stop_reason.startswith("nothing to train"):

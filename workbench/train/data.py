@@ -59,17 +59,26 @@ class TokenData:
     def n_windows(self) -> int:
         return (len(self.train) - 1) // self.seq_len
 
-    def batch(self, step: int, micro: int, batch_size: int, grad_accum: int, seed: int):
+    def batch(self, step: int, micro: int, batch_size: int, grad_accum: int, seed: int,
+              shard: tuple[int, int] = (0, 1)):
         """(x, y) of shape (batch_size, seq_len) for micro-batch `micro` of optimizer step `step`.
 
         Sample i = (step * grad_accum + micro) * batch_size + j indexes a per-epoch permutation of the
         non-overlapping windows, seeded by (seed, epoch): every window is seen once per epoch.
+        `shard` = (rank, world): this rank's rows [rank*b, (rank+1)*b) of that global batch, b = batch_size /
+        world (shape (b, seq_len)); the ranks' shards together are the single-process batch. ValueError when
+        batch_size does not split evenly.
         """
-        first = (step * grad_accum + micro) * batch_size
-        idx = np.arange(first, first + batch_size)
+        rank, world = shard
+        if batch_size % world or not 0 <= rank < world:
+            raise ValueError(f"batch_size={batch_size} must split evenly among {world} processes (rank {rank}): "
+                             f"use a multiple of {world}")
+        part = batch_size // world
+        first = (step * grad_accum + micro) * batch_size + rank * part
+        idx = np.arange(first, first + part)
         n = self.n_windows
         epochs, pos = idx // n, idx % n
-        windows = np.empty(batch_size, dtype=np.int64)
+        windows = np.empty(part, dtype=np.int64)
         for e in np.unique(epochs):
             perm = _permutation(n, seed, int(e))
             windows[epochs == e] = perm[pos[epochs == e]]

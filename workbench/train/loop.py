@@ -6,14 +6,14 @@ then clip the gradient norm, set the scheduled lr and take an AdamW step. For an
 computed by `losses` from the router logits (transformers only adds aux when asked, and never z).
 Per-step values stay on the device and are flushed to the history every `log_every` steps, so the
 loop issues no per-step host syncs on CUDA.
-Not here: setting a run up (`setup`), the losses (`losses`), checkpoint files (`checkpoint`, `runfolder`).
+Under torchrun the same loop runs one rank of a data-parallel run (DDP; see `distributed`).
+Not here: setting a run up (`setup`), the losses (`losses`), checkpoint files (`checkpoint`, `runfolder`),
+starting processes (`launch`).
 """
 from __future__ import annotations
 
+import contextlib
 import gc
-import os
-import shutil
-import tempfile
 import json
 import math
 import time
@@ -27,11 +27,12 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from .. import moe as wb_moe
-from ..errors import disk_full_guard
 from ..tokenizer import with_eos
 from . import checkpoint as ckpt
+from . import distributed
 from . import fast as fast_path
 from . import runfolder
+from .checkpoint import save_final
 from .config import TrainConfig, split_overrides
 from .data import as_texts, prepare
 from .generate import generate
@@ -78,6 +79,8 @@ class TrainState:
     checkpoints: list = field(default_factory=list)
     stop_reason: str = ""
     start_time: float = 0.0
+    rank: int = 0                # this process in a distributed run (rank 0 evaluates, samples, writes)
+    world_size: int = 1          # processes training together (see workbench.train.distributed)
 
     def request_stop(self, reason: str = "stop requested") -> None:
         self.stop_reason = self.stop_reason or reason
@@ -93,7 +96,7 @@ class NonFiniteLoss(RuntimeError):
 
 def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, config: TrainConfig | None = None,
           callbacks=(), resume=False, overwrite: bool = False, trust_remote_code: bool = False,
-          **overrides) -> TrainResult:
+          devices: int | None = None, **overrides) -> TrainResult:
     """Train a preset name or a transformers causal LM on `corpus`; see TrainConfig for the settings.
 
     `model_or_preset`: a preset name, ModelConfig or transformers model; None: "dense-tiny", or when resuming
@@ -104,6 +107,15 @@ def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, confi
     the requested model must match the saved one. `overwrite`: delete the old run in out_dir first.
     `trust_remote_code`: let a tokenizer directory or checkpoint that ships its own code run it (else
     RemoteCodeRefused); the tokenizer saved with the run is plain files either way.
+    `devices`: N > 1 trains data-parallel in N processes (one per GPU on CUDA, gloo on CPU) that torchrun starts
+    in a subprocess on this machine (`launch.train_processes`); this call waits for them and returns rank 0's
+    result, its model loaded from what rank 0 saved. Every argument must pickle; callbacks run in rank 0's
+    process (their state does not come back). For several machines, or output as it happens in a terminal,
+    start the workers yourself: `torchrun --nproc-per-node N -m workbench.train ARGS` (the `workbench train`
+    arguments). Under torchrun (WORLD_SIZE > 1) train() itself runs one rank (see workbench.train.distributed):
+    batch_size stays the global batch, rank 0 alone evaluates, samples and writes, and every rank's history
+    holds the rank-averaged losses.
+    Raises ValueError for more processes than GPUs on CUDA, or a batch_size the processes cannot split evenly.
     """
     train_kw, model_kw = split_overrides(overrides)
     cfg = (config or TrainConfig()).override(**train_kw)
@@ -114,21 +126,29 @@ def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, confi
                       f"use a smaller --warmup (e.g. --warmup {max(1, cfg.steps // 10)})", stacklevel=2)
     if corpus is None:
         raise ValueError("give a corpus: a list of texts, a Corpus, or a corpus path")
-    args = (model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code)
-    if out_dir is None:
-        if overwrite:
-            raise ValueError("overwrite=True needs out_dir (the run folder to replace)")
-        return _train(None, *args)
-    out_dir = Path(out_dir)
-    with runfolder.lock(out_dir):
-        runfolder.prepare(out_dir, resume, overwrite, reads=(corpus, tokenizer))
-        return _train(out_dir, *args)
+    if overwrite and out_dir is None:
+        raise ValueError("overwrite=True needs out_dir (the run folder to replace)")
+    if devices is not None and devices != 1:
+        from .launch import train_processes
+        return train_processes(devices, model_or_preset, corpus, tokenizer, out_dir, cfg, callbacks, resume,
+                               overwrite, trust_remote_code, model_kw)
+    with distributed.session(cfg.device, cfg.batch_size) as ranks, contextlib.ExitStack() as held:
+        args = (model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code, ranks)
+        if out_dir is None:
+            return _train(None, *args)
+        out_dir = Path(out_dir)
+
+        def claim():                 # rank 0 holds the folder for the run; a refusal stops every rank
+            held.enter_context(runfolder.lock(out_dir))
+            runfolder.prepare(out_dir, resume, overwrite, reads=(corpus, tokenizer))
+        distributed.first(claim, ranks)
+        return _train(out_dir if ranks.main else None, *args)
 
 
-def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code):
-    resume_from = ckpt.find_resume(out_dir, resume)
+def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code, ranks):
+    resume_from = distributed.first(lambda: ckpt.find_resume(out_dir, resume), ranks)
     texts = as_texts(corpus)
-    tok = run_tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code)
+    tok = distributed.first(lambda: run_tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code), ranks)
     model = _model(model_or_preset, tok, cfg, model_kw, resume_from)
     if getattr(model.config, "is_encoder_decoder", False):
         tok = with_eos(tok)                  # prompts end with EOS, as the encoder inputs do in training
@@ -136,7 +156,7 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
         _check_same_model(model, resume_from)
     _check_vocab(model, tok)
     wb_moe.check_trainable(model)            # MoE routers must be softmax top-k for the aux loss and z-loss
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = distributed.device_for(cfg.device, ranks)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seq_len = _seq_len(model, cfg)
@@ -149,7 +169,8 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
         torch.backends.cudnn.allow_tf32 = True
     optimizer = make_optimizer(model, cfg, device)
     state = TrainState(cfg, model, tok, tokens_per_step=cfg.batch_size * cfg.grad_accum * seq_len,
-                       is_moe=_is_moe(model), teacher=_teacher(cfg, model, tok, device, trust_remote_code))
+                       is_moe=_is_moe(model), teacher=_teacher(cfg, model, tok, device, trust_remote_code),
+                       rank=ranks.rank, world_size=ranks.world)
     if resume_from is not None:
         _restore(state, optimizer, resume_from, device)
     else:
@@ -187,8 +208,9 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
                                           gating_dropout_p=cfg.gating_dropout_p) if state.is_moe else []
     if state.is_moe and cfg.aux_loss_convention != "hf" and not _ROUTER_TAKES_CONVENTION:
         raise ValueError(f"aux_loss_convention={cfg.aux_loss_convention!r} is not available in this version; use 'hf'")
-    step_fn = torch.compile(model) if cfg.compile else model
-    lean = _lean(model, cfg, device)
+    ranks = distributed.Ranks(state.rank, state.world_size)
+    callbacks = callbacks if ranks.main else []      # rank 0 reports; the others follow its stop decisions
+    step_fn = distributed.train_forward(model, _lean(model, cfg, device), cfg.compile, state.is_moe, ranks)
     params = [p for p in model.parameters() if p.requires_grad]
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     timing = dict.fromkeys(("compute", "data", "eval", "sample", "save", "log"), 0.0)
@@ -197,6 +219,7 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     t_window = t_start
     for cb in callbacks:
         cb.on_start(state)
+    state.stop_reason = distributed.agree(state.stop_reason, ranks)
     model.train()
     gc.freeze()      # objects from before the run (imports, notebook state) leave the collector's full passes
     try:
@@ -205,8 +228,8 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
             lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            rec = _train_step(lean or step_fn, model, optimizer, params, data, step, cfg, device, amp, state.is_moe,
-                              timing, state.teacher)
+            rec = _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, state.is_moe,
+                              timing, state.teacher, ranks)
             rec["lr"] = lr
             pending.append(rec)
             state.step = step + 1
@@ -215,22 +238,27 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
             due_sample = cfg.sample_every and state.step % cfg.sample_every == 0
             due_ckpt = ((cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
                         or state.step in cfg.checkpoint_steps) and not last
-            if state.step % cfg.log_every == 0 or last or due_eval or due_sample or due_ckpt:
-                t0 = time.perf_counter()
-                t_window = _flush(state, pending, t_window, callbacks)
-                timing["log"] += time.perf_counter() - t0
-            if due_eval and not last:
+            if not (state.step % cfg.log_every == 0 or last or due_eval or due_sample or due_ckpt):
+                continue
+            t0 = time.perf_counter()
+            t_window = _flush(state, pending, t_window, callbacks)
+            timing["log"] += time.perf_counter() - t0
+            if due_eval and not last and ranks.main:
                 _evaluate(state, data, device, amp, callbacks, timing)
-            if due_sample and not last:
+            if due_sample and not last and ranks.main:
                 _sample(state, device, callbacks, timing)
             if due_ckpt:
                 _checkpoint(state, optimizer, out_dir, callbacks, timing)
+            if ranks.world > 1:
+                state.stop_reason = distributed.agree(state.stop_reason, ranks)
     except NonFiniteLoss as err:
         pending.clear()
         state.stop_reason = f"{err}: training stopped; weights and checkpoints are from before that step"
         warnings.warn(state.stop_reason, RuntimeWarning, stacklevel=2)
         return _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start, handles, amp, good=False)
     except KeyboardInterrupt:
+        if ranks.world > 1:      # each rank stops at its own point: no common final save; resume instead
+            raise
         state.stop_reason = f"interrupted after step {state.step}"
         pending[:] = [r for r in pending if r["step"] < state.step]
     finally:
@@ -263,20 +291,23 @@ def _lean(model, cfg, device):
     return None if cfg.compile else fast_path.lean_forward(model)
 
 
-def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, is_moe, timing, teacher=None) -> dict:
+def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, is_moe, timing, teacher=None,
+                ranks=distributed.Ranks()) -> dict:
     """One optimizer step; returns detached device tensors (no host sync). `step_fn`: the model (or its
-    compiled form) or a lean forward from workbench.train.fast."""
+    compiled form) or a lean forward from workbench.train.fast, DDP-wrapped in a distributed run, where each
+    rank trains on its shard of every micro-batch."""
     totals = {}
     for micro in range(cfg.grad_accum):
         t0 = time.perf_counter()
-        x, y = data.batch(step, micro, cfg.batch_size, cfg.grad_accum, cfg.seed)
+        x, y = data.batch(step, micro, cfg.batch_size, cfg.grad_accum, cfg.seed, (ranks.rank, ranks.world))
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         t1 = time.perf_counter()
-        with amp:
-            losses = compute_loss(step_fn, model, x, y, is_moe, cfg, teacher)
-        if device.type == "cpu" and not torch.isfinite(losses["loss"]):   # free on CPU: keep weights good
-            raise NonFiniteLoss(step + 1)
-        (losses["loss"] / cfg.grad_accum).backward()
+        with distributed.accumulating(step_fn, defer=micro < cfg.grad_accum - 1):
+            with amp:
+                losses = compute_loss(step_fn, model, x, y, is_moe, cfg, teacher)
+            if device.type == "cpu" and ranks.world == 1 and not torch.isfinite(losses["loss"]):   # free on CPU
+                raise NonFiniteLoss(step + 1)
+            (losses["loss"] / cfg.grad_accum).backward()
         for k, v in losses.items():
             totals[k] = totals.get(k, 0) + v.detach() / cfg.grad_accum
         timing["data"] += t1 - t0
@@ -308,7 +339,9 @@ def _flush(state, pending, t_window, callbacks) -> float:
     if not pending:
         return t_window
     keys = [k for k in pending[0] if k not in ("step", "t")]
-    stacked = {k: torch.stack([torch.as_tensor(r[k]) for r in pending]).float().cpu() for k in keys}
+    stacked = {k: torch.stack([torch.as_tensor(r[k]) for r in pending]).float() for k in keys}
+    ranks = distributed.Ranks(getattr(state, "rank", 0), getattr(state, "world_size", 1))
+    stacked = {k: v.cpu() for k, v in distributed.mean_over_ranks(stacked, ranks).items()}   # ranks' mean
     bad = (~torch.isfinite(stacked["loss"])).nonzero()
     if len(bad):
         raise NonFiniteLoss(pending[int(bad[0])]["step"] + 1)
@@ -402,26 +435,6 @@ def _checkpoint(state, optimizer, out_dir, callbacks, timing, final: bool = Fals
         cb.on_checkpoint(state, path)
 
 
-def save_final(model, tokenizer, out_dir: Path, files: dict[str, str] | None = None) -> None:
-    """The final model at the top of out_dir (beside checkpoints/), with `files` ({name: text}, e.g. the
-    records): written to a temp dir, then each file renamed into place, so a crash never leaves a
-    half-written file; a full disk raises DiskFull."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:
-        with disk_full_guard(out_dir, "the final model", "the checkpoints under checkpoints/ are kept"):
-            tmp = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=out_dir))
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-            for name, text in (files or {}).items():
-                (tmp / name).write_text(text)
-            for f in tmp.iterdir():
-                os.replace(f, out_dir / f.name)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _records(state) -> dict[str, str]:
     """{history.jsonl, evals.csv, samples.json: text}, saved with the weights (read back by resume and plots)."""
     return {"history.jsonl": pd.DataFrame(state.history).to_json(orient="records", lines=True),
@@ -435,9 +448,9 @@ def _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start,
         h.remove()
     if good and state.step > 0:
         try:
-            if not state.evals or state.evals[-1]["step"] != state.step:
+            if state.rank == 0 and (not state.evals or state.evals[-1]["step"] != state.step):
                 _evaluate(state, data, device, amp, callbacks, timing)
-            if state.step not in state.samples:
+            if state.rank == 0 and state.step not in state.samples:
                 _sample(state, device, callbacks, timing)
         except KeyboardInterrupt:
             state.stop_reason = state.stop_reason or f"interrupted after step {state.step}"

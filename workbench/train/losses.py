@@ -28,7 +28,8 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
     `step_fn`: a model called as model(input_ids=...), or a lean forward f(x, output_router_logits, targets).
     """
     if getattr(model.config, "is_encoder_decoder", False):
-        return {"loss": (lm := prefix_lm_loss(step_fn, x, y)), "lm_loss": lm}
+        lm = prefix_lm_loss(step_fn, x, y, eos_id=getattr(model.config, "eos_token_id", None))   # step_fn: maybe DDP
+        return {"loss": lm, "lm_loss": lm}
     if isinstance(step_fn, torch.nn.Module):
         out = step_fn(input_ids=x, output_router_logits=True) if is_moe else step_fn(input_ids=x)
         logits, router_logits = out.logits, getattr(out, "router_logits", None)
