@@ -47,7 +47,9 @@ def prompt_lab(table, tasks=None, load=None, models=None, styles=None) -> widget
     try:
         from ..evaluation.styles import render, style_registry
         all_models = list(dict.fromkeys(table["model"]))
-        all_styles = list(dict.fromkeys(table["style"]))
+        from ..evaluation.styles import STYLES
+        present = list(dict.fromkeys(table["style"]))
+        all_styles = [s for s in STYLES if s in present] + [s for s in present if s not in STYLES]   # registry order
         if tasks is None:
             from ..evaluation.suite import SUITE, builtin_suite
             per = table.groupby("task")["instance"].nunique().max()
