@@ -40,7 +40,7 @@ class TrainConfig:
     log_every: int = 10              # steps between history flushes / callback updates (no per-step syncs)
     seed: int = 0                    # seeds init, data order (a function of seed and step) and sampling
     device: str | None = None        # None: CUDA if available, else CPU
-    threads: int | None = None       # CPU threads for torch; None leaves torch's default (all cores)
+    threads: int | None = None       # CPU threads for torch; None: torch's, fewer when other jobs keep cores busy
     compile: bool = False            # torch.compile the model (CUDA; slow to start on CPU)
     fast_path: bool = True           # CPU: lean Llama/Mixtral forward (same maths) and allocator tuning; see train.fast
     tokenizer_vocab_size: int = 4096  # vocabulary of the BPE trained when no tokenizer is given

@@ -39,7 +39,7 @@ from .generate import generate
 from .losses import _ROUTER_TAKES_CONVENTION, compute_loss, prefix_lm_loss
 from .schedule import lr_at
 from .setup import (_check_same_model, _check_vocab, _is_moe, _load_weights, _model, _restore, _seq_len,
-                    check_model_settings, make_optimizer, run_tokenizer)
+                    check_model_settings, choose_threads, make_optimizer, run_tokenizer)
 
 
 
@@ -157,8 +157,7 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
     _check_vocab(model, tok)
     wb_moe.check_trainable(model)            # MoE routers must be softmax top-k for the aux loss and z-loss
     device = distributed.device_for(cfg.device, ranks)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    choose_threads(cfg.threads, device)      # fewer threads than cores when other processes keep cores busy
     seq_len = _seq_len(model, cfg)
     data = prepare(texts, tok, seq_len, cfg.batch_size, cfg.val_fraction, cfg.seed)
     if resume_from is not None:

@@ -4,10 +4,12 @@ and for MoE runs a routing-health panel (per-layer load, entropy, aux/z losses, 
     panel = TrainingPanel()
     result = panel.run("dense-tiny", corpus, steps=500)     # displays itself, returns the TrainResult
 
-Stopping: interrupt the kernel (the square button) at any time, or press Stop when the run was started
-with `background=True` (the kernel is then free to deliver the click; `panel.wait()` returns the result).
-Either way the loop ends cleanly and keeps the model and its last checkpoint. Updates are throttled to
-one redraw every `min_interval_s` seconds, so plotting costs a small, fixed share of training time.
+Stopping: press Stop, or interrupt the kernel (the square button). A cell that trains in the foreground keeps
+the kernel busy, so there the Stop button interrupts the kernel through the Jupyter server (see
+`workbench.widgets.stop`); with `background=True` the run is a thread, the click reaches Python directly and
+`panel.wait()` returns the result. Either way the loop ends cleanly after the current step and keeps the model
+and its last checkpoint. Updates are throttled to one redraw every `min_interval_s` seconds, so plotting costs
+a small, fixed share of training time.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import plotly.graph_objects as go
 from ..errors import describe_error
 from ..train.history import DEAD_SHARE
 from ..train import Callback, train
+from .stop import StopButton
 
 MAX_POINTS = 1500   # points per trace sent to the browser; older steps are thinned
 
@@ -41,9 +44,7 @@ class TrainingPanel:
         self.result, self.error, self._thread, self._stop = None, None, None, False
         self.bar = W.IntProgress(min=0, max=1, value=0, layout=W.Layout(width="50%"))
         self.status = W.HTML(f"<b>{title}</b>: waiting")
-        self.stop_button = W.Button(description="Stop", icon="stop", button_style="warning",
-                                    tooltip="end training cleanly after the current step (keeps the model and "
-                                            "a checkpoint); in a foreground run interrupt the kernel instead")
+        self.stop_button = StopButton()
         self.stop_button.on_click(lambda _: self.request_stop())
         self.loss_fig = go.FigureWidget()
         self.loss_fig.add_scatter(name="train", mode="lines")
@@ -68,6 +69,8 @@ class TrainingPanel:
         self.display()
 
     def request_stop(self):
+        if self._stop or self.stop_button.disabled:      # already asked, or the run has ended (a late click)
+            return
         self._stop = True
         self.status.value += " · <i>stopping…</i>"
 
@@ -78,7 +81,11 @@ class TrainingPanel:
         """Train with this panel attached; returns the TrainResult (or the thread when background=True)."""
         cbs = [self.callback(), *callbacks]
         if not background:
-            self.result = train(model_or_preset, corpus, callbacks=cbs, **train_kwargs)
+            self.stop_button.busy = True            # a click now interrupts the busy kernel
+            try:
+                self.result = train(model_or_preset, corpus, callbacks=cbs, **train_kwargs)
+            finally:
+                self.stop_button.busy = False
             return self.result
 
         def target():
@@ -172,11 +179,11 @@ class _PanelCallback(Callback):
     def on_log(self, state, rows):
         self.p._steps += [r["step"] for r in rows]
         self.p._train += [r["lm_loss"] for r in rows]
-        if self.p._stop:
-            state.request_stop("Stop button")
         if time.perf_counter() - self.p._last_draw >= self.p.min_interval_s:
             self.p._progress(state, rows)
             self.p._draw(state)
+        if self.p._stop:
+            state.request_stop("Stop button")
 
     def on_eval(self, state, row):
         self.p._draw(state, force=True)
@@ -188,3 +195,4 @@ class _PanelCallback(Callback):
         note = f" · stopped: {state.stop_reason}" if state.stop_reason else " · done"
         self.p.status.value += note
         self.p.stop_button.disabled = True
+
