@@ -36,7 +36,8 @@ def test_each_builtin_style_renders_the_expected_text():
         "instruction": "Tom has a cat number 0.\nInstruction: Name Tom's pet.\nResponse:",
         "one_shot": ex[0] + "\nTom has a cat number 0. Tom has a",
         "three_shot": "\n".join(ex) + "\nTom has a cat number 0. Tom has a",
-        "definition_contrast": f"Say the pet.\nRight: {ex[0]}\nWrong: {ex[0][:-3]}dog\nTom has a cat number 0. Tom has a",
+        "definition_contrast": f"Say the pet.\nRight: {ex[0]}\nWrong: {ex[0][:-3]}dog\n"
+                               "Tom has a cat number 0. Tom has a",
     }
     assert set(expected) == set(STYLES) and len(STYLES) >= 8
     for name, text in expected.items():
@@ -187,7 +188,8 @@ def test_user_task_file_with_its_own_style(tmp_path):
     assert len(task.instances) == 3 and task.instances[0].aspects == {
         "task_type": "question answering", "domain": "stories", "reasoning": "lookup"}
     assert render(task, task.instances[1], "terse") == "Mia has a dog. Pet:"
-    assert render(task, task.instances[0], "one_shot") == "Sam has a bird. Sam's pet is a bird\nMia has a cat. Mia's pet is a"
+    assert render(task, task.instances[0], "one_shot") == ("Sam has a bird. Sam's pet is a bird\n"
+                                                           "Mia has a cat. Mia's pet is a")
     assert task.stop == ("\n", ".")
 
 

@@ -1,11 +1,11 @@
 """Batched generation for evaluation: greedy by default, stop strings, a token budget, results as plain records.
 
 The procedure is lm-evaluation-harness's `generate_until` (HFLM), so the outputs can be compared with it:
-prompts are encoded without special tokens (the workbench puts BOS in front, as every training document starts
-with it; lm-eval does the same with `add_bos_token=True`), left-truncated to `context - max_new_tokens`,
-left-padded, decoded greedily (`do_sample=False`) for at most `max_new_tokens`, and each continuation is cut
-at the first occurrence of any stop string. An encoder-decoder gets the prompt on its encoder side, ending with EOS as T5's inputs (and the
-family's training inputs) do.
+prompts are encoded without special tokens, with BOS in front (every training document starts with it; lm-eval
+gets the same ids when the prompt text starts with the BOS token's text), left-truncated to
+`context - max_new_tokens`, left-padded, decoded greedily (`do_sample=False`) for at most `max_new_tokens`, and
+each continuation is cut at the first occurrence of any stop string. An encoder-decoder gets the prompt on its
+encoder side, ending with EOS as T5's inputs (and the family's training inputs) do.
 A continuation that met no stop string and no end-of-text was cut by the budget: its record says `hit_max`.
 Sampling (`temperature > 0`) is seeded per batch, so it is repeatable too.
 Here: `Generation`, `generate_batch()`, `cut_at_stop()`.
