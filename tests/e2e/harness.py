@@ -134,7 +134,11 @@ def open_notebook(page, lab: Lab, name: str, timeout_ms: int = 90_000) -> None:
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
     deadline = time.time() + timeout_ms / 1000
     while time.time() < deadline:    # the indicator reads 'idle' before a kernel exists: ask the server
-        kernels = lab.api("/api/kernels")
+        try:
+            kernels = lab.api("/api/kernels")
+        except OSError:              # a kernel still starting can make the listing fail once (HTTP 500): ask again
+            time.sleep(0.5)
+            continue
         if any(k["execution_state"] == "idle" and k.get("connections", 0) > 0 for k in kernels):
             break
         time.sleep(0.5)

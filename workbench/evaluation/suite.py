@@ -29,7 +29,7 @@ import re
 from workbench.corpora import domains
 from workbench.corpora import vocab as V
 from workbench.corpora.corpus import _doc, story_record
-from workbench.corpora.grammar import SLOTS
+from workbench.corpora.grammar import _AN, SLOTS
 from workbench.corpora.languages import LANGUAGES
 from workbench.corpora.qa import facts
 from workbench.corpora.stories import PATTERNS, draw_story
@@ -86,7 +86,7 @@ def _qa(rng, split):
     q, c = question.format(hero=story.hero), cue.format(hero=story.hero, his=his)
     wrong = rng.choice([w for w in _others(vocab, value) if w != story.hero])
     return dict(input=_excerpt(story, rng, at), question=q, cue=c, instruction=f"Answer the question: {q}",
-                answer=value, wrong=wrong, references=[value, f"{c} {value}."], required=[[value]],
+                answer=value, wrong=wrong, references=[value, _AN.sub(r"\1n ", f"{c} {value}.")], required=[[value]],
                 forbidden=[w for w in _others(vocab, value) if w != story.hero])   # "Mia's friend is Bo" is right
 
 

@@ -3,7 +3,8 @@ and pre-trained vs instruction-tuned ("-it") differences with paired intervals.
 
 All intervals are percentile bootstraps over *instances* (Efron & Tibshirani 1993): an instance's scores under
 several styles or tasks are averaged first, then instances are resampled, so correlated rows of one instance
-are not counted as independent evidence. 95 % by default, 2,000 resamples, seeded.
+are not counted as independent evidence. 95 % by default, seeded; 2,000 resamples for paired differences,
+1,000 for the per-cell scores of `aspect_scores` (a widget redraws them; pass n_boot for more).
 Input: the tidy table of `grid.evaluate` (one row per model, task, style, instance; metrics in [0, 1]).
 Here: `ASPECT_NAMES`, `aspect_scores()`, `best_style()`, `style_cost()`, `paired_difference()`, `it_vs_base()`.
 """
@@ -45,7 +46,8 @@ def aspect_scores(df: pd.DataFrame, aspect: str = "task_type", metric: str = "ju
     """
     _check(df, aspect, metric)
     keys = [*by, aspect]
-    per_inst = df.groupby([*keys, "task", "instance"], sort=False)[metric].mean().reset_index()
+    inner = list(dict.fromkeys([*keys, "task", "instance"]))          # aspect may be "task" itself
+    per_inst = df.groupby(inner, sort=False)[metric].mean().reset_index()
     rows = []
     for key, g in per_inst.groupby(keys, sort=False):
         m, lo, hi = bootstrap_mean(g[metric].to_numpy(), n_boot, seed=seed)

@@ -21,6 +21,12 @@ def _check(df, cols) -> None:
         raise KeyError(f"no column(s) {missing}; the table has {', '.join(map(str, df.columns))}")
 
 
+def _base_colours(models) -> dict:
+    """One colour per base model; a "-it" model takes its base's colour (drawn dotted)."""
+    bases = list(dict.fromkeys(m[:-3] if m.endswith("-it") else m for m in models))
+    return {m: COLORS[bases.index(m[:-3] if m.endswith("-it") else m) % len(COLORS)] for m in models}
+
+
 def style_lines(scores, styles, models, metric: str = "judge", title: str | None = None,
                 selected: str | None = None) -> go.Figure:
     """Score across `styles` (x, in this order), one line per model in `models` (always one trace each, empty
@@ -32,10 +38,13 @@ def style_lines(scores, styles, models, metric: str = "judge", title: str | None
     """
     _check(scores, ("model", "style", "mean", "low", "high"))
     fig = go.Figure()
-    for k, model in enumerate(models):
+    colour = _base_colours(models)
+    for model in models:
         g = scores[scores["model"] == model].set_index("style").reindex(list(styles))
+        tuned = model.endswith("-it")
         fig.add_scatter(x=list(styles), y=g["mean"].tolist(), mode="lines+markers", name=model,
-                        line=dict(color=COLORS[k % len(COLORS)], dash="dot" if model.endswith("-it") else "solid"),
+                        line=dict(color=colour[model], dash="dot" if tuned else "solid"),
+                        marker=dict(symbol="diamond" if tuned else "circle"),
                         error_y=dict(type="data", symmetric=False, array=(g["high"] - g["mean"]).tolist(),
                                      arrayminus=(g["mean"] - g["low"]).tolist(), thickness=1),
                         hovertemplate=f"{model}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
@@ -59,8 +68,8 @@ def style_heatmap(scores, styles, models, metric: str = "judge", title: str | No
                                text=[[("" if v != v else f"{v:.2f}") for v in row] for row in z],
                                texttemplate="%{text}", colorbar=dict(title=metric, len=0.8),
                                hovertemplate="%{y} / %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_xaxes(tickangle=-30)
-    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-30, title="prompt style")
+    fig.update_yaxes(autorange="reversed", title="model")
     return _layout(fig, title or f"{METRIC_NAMES.get(metric, metric)}: model x style", 60 + 34 * len(models) + 120)
 
 
@@ -71,14 +80,16 @@ def difference_chart(diffs, aspect: str, metric: str = "judge", title: str | Non
     """
     _check(diffs, ("tuned", aspect, "diff", "low", "high"))
     fig = go.Figure()
+    symbols = ("circle", "diamond", "square", "triangle-up")
     for k, (tuned, g) in enumerate(diffs.groupby("tuned", sort=False)):
         fig.add_scatter(x=g["diff"], y=g[aspect], mode="markers", name=f"{tuned} minus {tuned[:-3]}",
-                        marker=dict(size=10, color=COLORS[k % len(COLORS)]),
+                        orientation="h", offsetgroup=str(k),           # pairs side by side, not on top
+                        marker=dict(size=10, color=COLORS[k % len(COLORS)], symbol=symbols[k % len(symbols)]),
                         error_x=dict(type="data", symmetric=False, array=(g["high"] - g["diff"]).tolist(),
                                      arrayminus=(g["diff"] - g["low"]).tolist()),
                         hovertemplate="%{y}: %{x:+.3f}<extra>" + tuned + "</extra>")
     fig.add_vline(x=0, line=dict(color="gray", dash="dash"))
     fig.update_xaxes(title=f"difference in {METRIC_NAMES.get(metric, metric)} (-it minus base)")
-    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(legend=dict(orientation="h", y=-0.25), scattermode="group", scattergap=0.4)
     n = diffs[aspect].nunique() if len(diffs) else 1
-    return _layout(fig, title or "Instruction tuning: paired differences, 95 % intervals", 200 + 40 * n)
+    return _layout(fig, title or "Instruction tuning: paired differences, 95 % intervals", 200 + 55 * n)
