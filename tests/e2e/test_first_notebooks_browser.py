@@ -37,6 +37,13 @@ def test_training_notebook_in_browser(lab_server):
         assert page.locator(".js-plotly-plot").count() >= 6        # two live loss curves, routing panel, figures
         expect(page.locator(".gtitle", has_text="expert load").first).to_be_attached()
         assert page.locator(".wb-stop").count() == 2 and page.locator(".wb-stop:disabled").count() == 2
+        page.set_viewport_size({"width": 1366, "height": 900})            # a laptop screen
+        time.sleep(1)
+        width = page.evaluate("document.querySelector('.jp-WindowedPanel-outer, .jp-Notebook').clientWidth")
+        panel = page.locator(".jp-Cell", has=page.locator(".wb-stop")).last
+        overflow = panel.evaluate(f"""c => [...c.querySelectorAll('.js-plotly-plot')].map(p =>
+            p.getBoundingClientRect().right - c.getBoundingClientRect().left).filter(r => r > {width} + 1)""")
+        assert overflow == [], f"figures wider than the notebook ({width} px): {overflow}"
         save_screenshot(page, "01_panels", element=page.locator(".jp-Cell", has=page.locator(".wb-stop")).last)
         assert not page.errors, page.errors
     print(f"browser test took {time.time() - start:.1f} s")

@@ -138,17 +138,18 @@ class TrainingPanel:
         if self._moe_figs is None:
             heat = go.FigureWidget(go.Heatmap(z=load, colorscale="Viridis", zmin=0, zmax=min(1.0, 3.0 / n_exp)))
             heat.update_layout(title="expert load (last step)", xaxis_title="expert", yaxis_title="layer",
-                               height=120 + 35 * n_layers, margin=dict(l=50, r=20, t=40, b=40))
+                               height=120 + 35 * n_layers, width=480, margin=dict(l=50, r=20, t=40, b=40))
             lines = go.FigureWidget()
             for l in range(n_layers):
                 lines.add_scatter(name=f"entropy L{l}", mode="lines")
             lines.add_scatter(name="aux", mode="lines", yaxis="y2", line=dict(dash="dot"))
             lines.add_scatter(name="z", mode="lines", yaxis="y2", line=dict(dash="dash"))
             lines.update_layout(title=f"router entropy (max ln {n_exp} = {np.log(n_exp):.2f}) and aux/z losses",
-                                yaxis2=dict(overlaying="y", side="right", title="aux / z"), height=280,
+                                yaxis2=dict(overlaying="y", side="right", title="aux / z"), height=280, width=600,
                                 margin=dict(l=50, r=50, t=40, b=40))
             self._moe_figs = (heat, lines)
-            self.routing_box.children = [W.HBox([heat, lines])]
+            # side by side where they fit, one under the other on a laptop screen
+            self.routing_box.children = [W.HBox([heat, lines], layout=W.Layout(flex_flow="row wrap"))]
         heat, lines = self._moe_figs
         hist = state.history[-MAX_POINTS:]
         steps = [r["step"] for r in hist]
