@@ -1,5 +1,5 @@
-"""The training panel's Stop button in a real browser, clicked while the cell that trains is still running: the
-run ends cleanly within seconds, the panel says so, and the next cell runs with the stopped result."""
+"""The training panel in a real browser: its loss curve grows while the cell trains, and its Stop button, clicked
+while that cell is still running, ends the run cleanly within seconds; the next cell runs with the result."""
 import json
 import time
 
@@ -36,7 +36,11 @@ def test_stop_button_ends_a_foreground_run(lab_server, tmp_path):
         run_all(page)
         status = page.locator(".widget-html", has_text="long run").first
         expect(status).to_contain_text("step", timeout=120_000)      # training is running, the cell is busy
+        line = page.locator(".js-plotly-plot .scatterlayer .trace path.js-line").first
+        expect(line).to_be_attached(timeout=30_000)
+        first = len(line.get_attribute("d") or "")
         time.sleep(2)
+        assert len(line.get_attribute("d") or "") > first                  # the live curve grows while it trains
         save_screenshot(page, "stop_button_before", element=page.locator(".jp-Notebook"))
         clicked = time.time()
         page.locator(".wb-stop").click()
