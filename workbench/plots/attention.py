@@ -91,6 +91,23 @@ def attention_heatmap(rec, layer: int = 0, head: int | None = 0, norm: str = "no
     return fig
 
 
+def attention_slider(rec, norm: str = "none", colorscale: str = "Viridis", size: int = 520,
+                     title_suffix: str = "") -> go.Figure:
+    """`attention_heatmap` with a plotly slider over every (layer, head) and each layer's mean of heads, all the
+    data inside the figure: moving the slider needs no kernel, so the figure works in a standalone HTML file
+    (`save_html`). Steps: "L0 H0", "L0 H1", ..., "L0 mean", "L1 H0", ...; the first step is shown."""
+    fig = attention_heatmap(rec, 0, 0, norm, colorscale, title=heatmap_title(rec, 0, 0) + title_suffix, size=size)
+    steps = []
+    for layer in range(rec.n_layers):
+        for head in [*range(rec.n_heads), None]:
+            z = heatmap_z(rec, layer, head, norm).round(4)        # NaN above the diagonal: drawn as gaps
+            steps.append(dict(method="update", label=f"L{layer} {'mean' if head is None else f'H{head}'}",
+                              args=[{"z": [z]}, {"title.text": heatmap_title(rec, layer, head) + title_suffix}]))
+    fig.update_layout(sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="showing "), pad=dict(t=70))],
+                      height=size + 110, margin=dict(l=10, r=10, t=40, b=100))
+    return fig
+
+
 def model_grid(rec, norm: str = "none", colorscale: str = "Viridis", cell: int = 130) -> go.Figure:
     """All layers x heads as small multiples (rows = layers, columns = heads) on one colour scale."""
     n_l, n_h = rec.n_layers, rec.n_heads

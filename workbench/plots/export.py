@@ -1,6 +1,6 @@
 """Static PNG/SVG/PDF export of any plotly figure, offline.
 
-Here: `export_figure()` and `find_browser()`. Export goes through kaleido (>= 1.0), which renders with a local
+Here: `export_figure()`, `find_browser()` and `save_html()` (a self-contained interactive HTML file). Export goes through kaleido (>= 1.0), which renders with a local
 Chrome/Chromium (plotly.js comes from the installed plotly package, so no network is needed). kaleido finds
 the browser through the BROWSER_PATH environment variable; `find_browser()` sets it to the first of
 $BROWSER_PATH, /usr/bin/chromium (Debian's `chromium` package), chromium, chromium-browser, google-chrome.
@@ -55,4 +55,16 @@ def export_figure(fig, path: str | Path, width: int | None = None, height: int |
     find_browser()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.write_image(str(path), format=fmt, width=width, height=height, scale=scale)
+    return path
+
+
+def save_html(fig, path) -> Path:
+    """Write `fig` as one self-contained HTML file: plotly.js and the data inline, no network and no kernel
+    needed to open it or to move its sliders (e.g. `attention_slider`). Returns the path (".html" added when
+    missing). About 4.7 MB of plotly.js plus the data."""
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        path = path.with_suffix(".html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True, auto_open=False)
     return path

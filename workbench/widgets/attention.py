@@ -186,6 +186,16 @@ class AttentionExplorer:
             tr.colorscale = self.cmap.value
             self.heat.layout.title.text = f"{title} ({self.rec.model_name})"
 
+    def to_html(self, path) -> "Path":
+        """Save the current record as a standalone HTML file whose slider moves through every layer and head
+        offline, with no kernel (`plots.attention_slider` + `plots.export.save_html`)."""
+        from ..plots.attention import attention_slider
+        from ..plots.export import save_html
+        if self.rec is None:
+            raise ValueError("nothing to save yet: compute attention for a text first")
+        fig = attention_slider(self.rec, self.norm.value, self.cmap.value, title_suffix=f" ({self.rec.model_name})")
+        return save_html(fig, path)
+
     def attribute(self) -> None:
         """Attribution of the picked target token to the tokens before it (cached per target and method)."""
         if self.rec is None or self.target.value is None:
