@@ -1,9 +1,10 @@
-"""Static PNG/SVG/PDF export of any plotly figure, offline.
+"""Static PNG/SVG/PDF export of any plotly figure, and self-contained interactive HTML, offline.
 
-Here: `export_figure()`, `find_browser()` and `save_html()` (a self-contained interactive HTML file). Export goes through kaleido (>= 1.0), which renders with a local
-Chrome/Chromium (plotly.js comes from the installed plotly package, so no network is needed). kaleido finds
-the browser through the BROWSER_PATH environment variable; `find_browser()` sets it to the first of
-$BROWSER_PATH, /usr/bin/chromium (Debian's `chromium` package), chromium, chromium-browser, google-chrome.
+Here: `export_figure()`, `find_browser()` and `save_html()` (one HTML file, plotly.js inline). Static export
+goes through kaleido (>= 1.0), which renders with a local Chrome/Chromium (plotly.js comes from the installed
+plotly package, so no network is needed). kaleido finds the browser through the BROWSER_PATH environment
+variable; `find_browser()` sets it to the first of $BROWSER_PATH, /usr/bin/chromium (Debian's `chromium`
+package), chromium, chromium-browser, google-chrome.
 Not here: building figures (`workbench.plots.attention`).
 """
 from __future__ import annotations
