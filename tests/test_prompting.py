@@ -213,3 +213,9 @@ def test_unknown_task_file_key_and_missing_data(tmp_path):
     (tmp_path / "u.yaml").write_text("name: t\ndata: nope.jsonl\n")
     with pytest.raises(TaskFileError, match="nope.jsonl: file not found"):
         load_task_file(tmp_path / "u.yaml")
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path):
+    (tmp_path / "t.yaml").write_text("name: t\ndata: [d.jsonl\n")
+    with pytest.raises(TaskFileError, match=r"t\.yaml:\d+: invalid YAML"):
+        load_task_file(tmp_path / "t.yaml")

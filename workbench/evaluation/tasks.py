@@ -150,16 +150,12 @@ def _read_jsonl(path: Path, defaults: dict, limit: int | None, prefix: str = "")
 
 def load_task_file(path: str | Path) -> GenTask:
     """A `GenTask` from a YAML task file (see the module docstring); raises TaskFileError naming the field."""
-    import yaml
+    from ..scoring.tasks import read_task_yaml
     path = Path(path)
-    if not path.exists():
-        raise TaskFileError(f"{path}: task file not found")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise TaskFileError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(spec, dict):
-        raise TaskFileError(f"{path}: the task file must be a mapping of keys (name, data, ...)")
+        spec = read_task_yaml(path, _TASK_KEYS)
+    except (FileNotFoundError, ValueError) as e:
+        raise TaskFileError(str(e)) from None
     unknown = set(spec) - _TASK_KEYS
     if unknown:
         raise TaskFileError(f"{path}: unknown keys {sorted(unknown)}; valid keys: {', '.join(sorted(_TASK_KEYS))}")

@@ -245,8 +245,9 @@ def task_from_rows(name: str, rows: list[tuple[int, dict]], spec: dict, where: s
                 verbalizers=tuple(verbs), **kw)
 
 
-def load_task_file(path: str | Path) -> Task:
-    """Read a YAML task file (fields as in this module's docstring) and the JSONL/CSV it points at."""
+def read_task_yaml(path: str | Path, fields) -> dict:
+    """The mapping in a YAML task file. FileNotFoundError for a missing file; ValueError naming the file and
+    line for invalid YAML, or naming `fields` when the file is not a mapping. Shared by every task-file loader."""
     import yaml
     path = Path(path)
     if not path.exists():
@@ -258,7 +259,14 @@ def load_task_file(path: str | Path) -> Task:
         line = f":{mark.line + 1}" if mark else ""
         raise ValueError(f"{path}{line}: invalid YAML ({getattr(err, 'problem', err)})") from None
     if not isinstance(spec, dict):
-        raise ValueError(f"{path}: a task file must be a YAML mapping with fields {sorted(TASK_FIELDS)}")
+        raise ValueError(f"{path}: a task file must be a YAML mapping with fields {sorted(fields)}")
+    return spec
+
+
+def load_task_file(path: str | Path) -> Task:
+    """Read a YAML task file (fields as in this module's docstring) and the JSONL/CSV it points at."""
+    path = Path(path)
+    spec = read_task_yaml(path, TASK_FIELDS)
     unknown = sorted(set(spec) - TASK_FIELDS)
     if unknown:
         raise ValueError(f"{path}: unknown field(s) {unknown}; valid fields: {sorted(TASK_FIELDS)}")
