@@ -250,6 +250,8 @@ def check_trainable(model) -> None:
     """ValueError naming the feature unless every MoE router of `model` is softmax top-k (see RouterRule): the
     load-balancing aux loss and z-loss added in training are defined on softmax router probabilities, and
     routers that score with a sigmoid (DeepSeek-V3 style) balance load with their own bias update."""
+    if getattr(getattr(model, "config", None), "model_type", "") == "nllb-moe":
+        return      # top-2 softmax routing with the library's own aux loss (see workbench.train.pairs)
     hidden = getattr(getattr(model, "config", None), "hidden_size", None)
     for m in moe_layers(model):
         rule = router_rule(m.router, hidden)

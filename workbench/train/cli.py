@@ -78,7 +78,11 @@ def _cli_train(args) -> int:
     from .config import split_overrides
     from .loop import check_model_settings, train
     overrides = parse_sets(args.set)
-    if not (args.preset and Path(args.preset).exists()):    # fail fast on a bad preset or model setting
+    from .pairs import MT_PRESETS
+    if args.preset in MT_PRESETS:                            # translation presets take their config's names
+        from .config import TRAIN_FIELDS
+        check_model_settings(args.preset, {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS})
+    elif not (args.preset and Path(args.preset).exists()):    # fail fast on a bad preset or model setting
         check_model_settings(args.preset, split_overrides(overrides)[1], args.resume, args.seq_len)
     for name in ("steps", "batch_size", "seq_len", "lr", "grad_accum", "warmup", "eval_every", "sample_every",
                  "checkpoint_every", "keep_checkpoints", "seed", "log_every", "threads", "device", "compile",

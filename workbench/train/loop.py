@@ -33,10 +33,12 @@ from . import distributed
 from . import fast as fast_path
 from . import runfolder
 from .checkpoint import save_final
-from .config import TrainConfig, split_overrides
+from .config import TRAIN_FIELDS, TrainConfig, split_overrides
 from .data import as_texts, prepare
 from .generate import generate
 from .losses import _ROUTER_TAKES_CONVENTION, compute_loss, prefix_lm_loss
+from .pairs import PairData, evaluate_pairs, finalize_eom, is_translation_model, mt_routing, pair_loss
+from .pairs import MT_PRESETS, pair_setup, pair_tokenizer, prepare_pairs, sample_pairs
 from .schedule import lr_at
 from .setup import (_check_same_model, _check_vocab, _is_moe, _load_weights, _model, _restore, _seq_len,
                     check_model_settings, choose_threads, make_optimizer, run_tokenizer)
@@ -79,6 +81,7 @@ class TrainState:
     checkpoints: list = field(default_factory=list)
     stop_reason: str = ""
     start_time: float = 0.0
+    pair_data: object = None     # translation runs: the PairData (sample translations come from its pairs)
     rank: int = 0                # this process in a distributed run (rank 0 evaluates, samples, writes)
     world_size: int = 1          # processes training together (see workbench.train.distributed)
 
@@ -117,7 +120,11 @@ def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, confi
     holds the rank-averaged losses.
     Raises ValueError for more processes than GPUs on CUDA, or a batch_size the processes cannot split evenly.
     """
-    train_kw, model_kw = split_overrides(overrides)
+    if isinstance(model_or_preset, str) and model_or_preset in MT_PRESETS:   # model settings: the config's names
+        train_kw = {k: v for k, v in overrides.items() if k in TRAIN_FIELDS}
+        model_kw = {k: v for k, v in overrides.items() if k not in TRAIN_FIELDS}
+    else:
+        train_kw, model_kw = split_overrides(overrides)
     cfg = (config or TrainConfig()).override(**train_kw)
     check_model_settings(model_or_preset, model_kw, resume, cfg.seq_len)   # before the folder or the corpus
     if cfg.warmup and cfg.warmup >= cfg.steps:
@@ -147,10 +154,16 @@ def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, confi
 
 def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks, resume, trust_remote_code, ranks):
     resume_from = distributed.first(lambda: ckpt.find_resume(out_dir, resume), ranks)
-    texts = as_texts(corpus)
-    tok = distributed.first(lambda: run_tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code), ranks)
+    pairs, pair_texts = pair_setup(corpus, model_or_preset, tokenizer, cfg)   # (None, None) unless parallel
+    texts = as_texts(corpus) if pairs is None else pair_texts
+    fresh_mt = pairs is not None and tokenizer is None and resume_from is None
+    tok = distributed.first(lambda: pair_tokenizer(pairs, cfg) if fresh_mt else
+                            run_tokenizer(tokenizer, resume_from, texts, cfg, trust_remote_code), ranks)
     model = _model(model_or_preset, tok, cfg, model_kw, resume_from)
-    if getattr(model.config, "is_encoder_decoder", False):
+    if pairs is not None and not getattr(model.config, "is_encoder_decoder", False):
+        raise ValueError("translation pairs train encoder-decoder models: use preset 'mt-dense', 'mt-moe' or an "
+                         "encdec-* preset")
+    if getattr(model.config, "is_encoder_decoder", False) and pairs is None:
         tok = with_eos(tok)                  # prompts end with EOS, as the encoder inputs do in training
     if resume_from is not None:
         _check_same_model(model, resume_from)
@@ -159,7 +172,8 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
     device = distributed.device_for(cfg.device, ranks)
     choose_threads(cfg.threads, device)      # fewer threads than cores when other processes keep cores busy
     seq_len = _seq_len(model, cfg)
-    data = prepare(texts, tok, seq_len, cfg.batch_size, cfg.val_fraction, cfg.seed)
+    data = (prepare(texts, tok, seq_len, cfg.batch_size, cfg.val_fraction, cfg.seed) if pairs is None
+            else prepare_pairs(pairs, tok, seq_len, cfg.val_fraction, cfg.seed))
     if resume_from is not None:
         _load_weights(model, resume_from, trust_remote_code)
     model.to(device)
@@ -167,9 +181,11 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     optimizer = make_optimizer(model, cfg, device)
-    state = TrainState(cfg, model, tok, tokens_per_step=cfg.batch_size * cfg.grad_accum * seq_len,
+    per_row = seq_len if pairs is None else sum(len(a) + len(b) for a, b in data.train) / len(data.train)
+    state = TrainState(cfg, model, tok, tokens_per_step=round(cfg.batch_size * cfg.grad_accum * per_row),
                        is_moe=_is_moe(model), teacher=_teacher(cfg, model, tok, device, trust_remote_code),
                        rank=ranks.rank, world_size=ranks.world)
+    state.pair_data = data if pairs is not None else None
     if resume_from is not None:
         _restore(state, optimizer, resume_from, device)
     else:
@@ -203,8 +219,11 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     cfg, model = state.config, state.model
     if state.step and state.step >= cfg.steps:   # a resume with nothing left to do: the run stays as it is
         return _nothing_to_train(state, out_dir)
-    handles = wb_moe.prepare_for_training(model, expert_output_mask_p=cfg.expert_output_mask_p,
-                                          gating_dropout_p=cfg.gating_dropout_p) if state.is_moe else []
+    if is_translation_model(model):          # NLLB-MoE: capacity, EOM and gating dropout from its config
+        handles = mt_routing(model, cfg)
+    else:
+        handles = wb_moe.prepare_for_training(model, expert_output_mask_p=cfg.expert_output_mask_p,
+                                              gating_dropout_p=cfg.gating_dropout_p) if state.is_moe else []
     if state.is_moe and cfg.aux_loss_convention != "hf" and not _ROUTER_TAKES_CONVENTION:
         raise ValueError(f"aux_loss_convention={cfg.aux_loss_convention!r} is not available in this version; use 'hf'")
     ranks = distributed.Ranks(state.rank, state.world_size)
@@ -303,7 +322,8 @@ def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp,
         t1 = time.perf_counter()
         with distributed.accumulating(step_fn, defer=micro < cfg.grad_accum - 1):
             with amp:
-                losses = compute_loss(step_fn, model, x, y, is_moe, cfg, teacher)
+                losses = (pair_loss(step_fn, model, x, y, is_moe) if isinstance(data, PairData) else
+                          compute_loss(step_fn, model, x, y, is_moe, cfg, teacher))
             if device.type == "cpu" and ranks.world == 1 and not torch.isfinite(losses["loss"]):   # free on CPU
                 raise NonFiniteLoss(step + 1)
             (losses["loss"] / cfg.grad_accum).backward()
@@ -365,6 +385,8 @@ def _flush(state, pending, t_window, callbacks) -> float:
 def evaluate(model, data, cfg: TrainConfig, device, amp=None) -> float:
     """Mean token cross-entropy on the held-out validation windows (encoder-decoders: of the second half of
     each window given the first)."""
+    if isinstance(data, PairData):
+        return evaluate_pairs(model, data, cfg.batch_size, cfg.eval_batches, device, amp)
     was_training = model.training
     model.eval()
     lean = _lean(model, cfg, torch.device(device))
@@ -401,7 +423,9 @@ def _sample(state, device, callbacks, timing):
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):      # sampling must not shift the training RNG
         torch.manual_seed(cfg.seed + state.step)
-        for prompt in cfg.sample_prompts:
+        if state.pair_data is not None:
+            texts = sample_pairs(state.model, state.tokenizer, state.pair_data, cfg.sample_n)
+        for prompt in cfg.sample_prompts if state.pair_data is None else ():
             texts += generate(state.model, state.tokenizer, prompt, n=cfg.sample_n,
                               temperature=cfg.sample_temperature, max_new_tokens=cfg.sample_max_new_tokens)
     state.model.train()
@@ -453,7 +477,9 @@ def _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start,
                 _sample(state, device, callbacks, timing)
         except KeyboardInterrupt:
             state.stop_reason = state.stop_reason or f"interrupted after step {state.step}"
-        if state.is_moe:
+        if is_translation_model(model):
+            finalize_eom(model)
+        elif state.is_moe:
             wb_moe.finalize_for_inference(model, cfg.expert_output_mask_p)
         if out_dir is not None:
             t0 = time.perf_counter()

@@ -89,6 +89,10 @@ def check_model_settings(model_or_preset, model_kw: dict, resume=False, seq_len:
             raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
         wb_moe.check_trainable(model_or_preset)
         return
+    if isinstance(model_or_preset, str) and model_or_preset in _mt_presets():
+        from ..translation.models import mt_config
+        mt_config(model_or_preset, **model_kw)            # raises on an unknown setting
+        return
     if isinstance(model_or_preset, str):
         mc = get_preset(model_or_preset, **model_kw)
     elif isinstance(model_or_preset, ModelConfig):
@@ -101,6 +105,11 @@ def check_model_settings(model_or_preset, model_kw: dict, resume=False, seq_len:
                          f"{mc.max_position_embeddings}; lower seq_len or raise max_position_embeddings")
 
 
+def _mt_presets():
+    from ..translation.models import MT_PRESETS
+    return MT_PRESETS
+
+
 def _model(model_or_preset, tok, cfg, model_kw, resume_from=None):
     if model_or_preset is None and resume_from is not None:
         return _saved_model(resume_from, model_kw)
@@ -111,6 +120,9 @@ def _model(model_or_preset, tok, cfg, model_kw, resume_from=None):
             raise ValueError(f"model settings {sorted(model_kw)} only apply to a preset name, not to a built model")
         return model_or_preset
     from ..config import ModelConfig
+    if isinstance(model_or_preset, str) and model_or_preset in _mt_presets():
+        from ..translation.models import build_translation_model
+        return build_translation_model(model_or_preset, tok, seed=cfg.seed, **model_kw)
     if not isinstance(model_or_preset, (str, ModelConfig)):
         raise ValueError(f"model_or_preset must be a preset name, a ModelConfig or a transformers model, "
                          f"got {type(model_or_preset).__name__}")
