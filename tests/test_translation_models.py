@@ -187,3 +187,27 @@ def test_the_shipped_models_reproduce_their_shipped_outputs():
         assert same >= 22, f"{name}: {same}/24 greedy outputs equal the shipped ones"
     pairs = test_pairs_of(systems)
     assert len(pairs) == 600 and len({(p.src_lang, p.tgt_lang) for p in pairs}) == 12
+
+
+@pytest.mark.parametrize("preset", ["mt-moe", "mt-dense"])
+def test_the_pair_loss_equals_the_librarys_own_loss(preset, pairs, mt_tok):
+    from workbench.train.pairs import pair_loss
+    from workbench.translation.data import prepare_pairs
+    data = prepare_pairs(pairs, mt_tok, 128, 0.1, 0)
+    x, y = data.batch(0, 0, 8, 1, 0)
+    extra = {"num_experts": 4} if preset == "mt-moe" else {}
+    m = M.build_translation_model(preset, mt_tok, seed=0, d_model=32, encoder_layers=1, decoder_layers=1,
+                                  encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2,
+                                  decoder_attention_heads=2, **extra).eval()
+    labels = y.masked_fill(y == mt_tok.pad_token_id, -100)
+    with torch.no_grad():
+        ref = m(input_ids=x, attention_mask=(x != 0).long(), labels=labels,
+                decoder_attention_mask=(labels != -100).long(), output_router_logits=preset == "mt-moe")
+        mine = pair_loss(m, m, x, y, preset == "mt-moe")
+    if preset == "mt-moe":      # the library adds aux_coef * (encoder aux + decoder aux); the workbench also z
+        assert mine["aux_loss"] == pytest.approx(float(ref.encoder_aux_loss + ref.decoder_aux_loss), rel=1e-5)
+        assert float(mine["lm_loss"] + m.config.router_aux_loss_coef * mine["aux_loss"]) == pytest.approx(
+            float(ref.loss), rel=1e-5)
+        assert mine["expert_load"].shape == (2, 4) and mine["z_loss"] > 0
+    else:
+        assert float(mine["loss"]) == pytest.approx(float(ref.loss), rel=1e-5)

@@ -58,23 +58,35 @@ def _masked(logits_per_layer, mask_flat):
     return tuple(r[mask_flat] for r in logits_per_layer)
 
 
+def _decoder_inputs(model, labels):
+    """Labels shifted right after the decoder's start token (-100 positions fed as PAD), as the models do."""
+    c = model.config
+    d = labels.new_full(labels.shape, c.pad_token_id)
+    d[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, c.pad_token_id)
+    d[:, 0] = c.decoder_start_token_id
+    return d
+
+
 def pair_loss(step_fn, model, x, y, is_moe: bool) -> dict:
     """{"loss", "lm_loss"[, "aux_loss", "z_loss", "expert_load", "router_entropy"]} for one batch of pairs (see
-    the module docstring); `step_fn` is the model or its DDP wrapper."""
+    the module docstring); `step_fn` is the model or its DDP wrapper. The model is called without labels (its own
+    loss would compute the cross-entropy a second time)."""
+    from transformers.models.nllb_moe.modeling_nllb_moe import load_balancing_loss_func
     c = model.config
     pad = c.pad_token_id
     src_mask = (x != pad).long()
     labels = y.masked_fill(y == pad, -100)
     dec_mask = (labels != -100).long()
-    kw = dict(input_ids=x, attention_mask=src_mask, labels=labels, decoder_attention_mask=dec_mask)
-    if not (is_moe and c.model_type == "nllb-moe"):
-        out = step_fn(**kw)
-        lm = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]).float(), labels.reshape(-1),
-                             ignore_index=-100)
-        return {"loss": lm, "lm_loss": lm}
-    out = step_fn(**kw, output_router_logits=True)
+    kw = dict(input_ids=x, attention_mask=src_mask, decoder_input_ids=_decoder_inputs(model, labels),
+              decoder_attention_mask=dec_mask)
+    moe = is_moe and c.model_type == "nllb-moe"
+    out = step_fn(**kw, output_router_logits=True) if moe else step_fn(**kw)
     lm = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
-    aux = out.encoder_aux_loss + out.decoder_aux_loss
+    if not moe:
+        return {"loss": lm, "lm_loss": lm}
+    n_exp = c.num_experts
+    aux = (load_balancing_loss_func(out.encoder_router_logits, n_exp, 2, src_mask)
+           + load_balancing_loss_func(out.decoder_router_logits, n_exp, 2, dec_mask))
     enc = _masked(out.encoder_router_logits, src_mask.reshape(-1).bool())
     dec = _masked(out.decoder_router_logits, dec_mask.reshape(-1).bool())
     z = torch.stack([wb_moe.z_loss(r) for r in enc + dec]).mean()   # the sides hold different token counts

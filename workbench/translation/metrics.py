@@ -59,8 +59,10 @@ def check_pairs(hypotheses, references, names=("hypotheses", "references")) -> t
     """Both as lists of str of one length > 0; else ValueError naming the argument and the fix."""
     hyps, refs = _strings(hypotheses, names[0]), _strings(references, names[1])
     if len(hyps) != len(refs):
-        raise ValueError(f"{names[0]} and {names[1]} differ in count ({len(hyps)} vs {len(refs)}): pass one "
-                         f"{names[0][:-1]} per {names[1][:-1]}, in the same order")
+        one = {"hypotheses": "hypothesis", "references": "reference"}
+        raise ValueError(f"{names[0]} and {names[1]} differ in count ({len(hyps)} vs {len(refs)}): "
+                         f"pass one {one.get(names[0], names[0][:-1])} per "
+                         f"{one.get(names[1], names[1][:-1])}, in the same order")
     return hyps, refs
 
 
