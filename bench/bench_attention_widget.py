@@ -1,8 +1,10 @@
 """Benchmark: attention explorer slider latency for a 128-token input, and first-forward time of the default models.
 
 Compares, side by side in one run, three ways to redraw the heat map when the layer slider moves (no browser;
-the time is the Python callback up to the FigureWidget update that is sent to the front end):
-  workbench   AttentionExplorer: forward pass cached per input; the callback slices the record and assigns z
+the time is the Python side of a layer change):
+  workbench   AttentionExplorer: forward pass cached per input, every layer already in the browser's canvas view;
+              a layer change from Python only sets the view's `layer` trait (in the browser there is no Python
+              at all: bench/bench_view_latency.py times slider -> repaint there)
   rebuild     cached record, but a new go.Figure per move serialised for display (Output + fig.show() style)
   recompute   no cache: forward pass with output_attentions on every move, then a new figure (interactive() style)
 Also times load + first forward (cold) and a second forward for each default model (tiny-dense, tiny-moe;
@@ -67,7 +69,7 @@ def slider_latency(name: str, moves: int) -> dict:
         start = time.perf_counter()
         ex.layer.value = (ex.layer.value + 1) % n_layers
         t.append(time.perf_counter() - start)
-    rows["workbench (cached record, FigureWidget z update)"] = _ms(t)
+    rows["workbench (cached record, canvas view: layer trait set)"] = _ms(t)
     t = []
     for i in range(moves):
         start = time.perf_counter()
@@ -103,7 +105,7 @@ def main() -> None:
     (res / "attention_widget.json").write_text(json.dumps(out, indent=2))
     lines = ["# Attention explorer: slider latency and first forward", "",
              f"CPU only, {out['machine']}. Input: {slider['tokens']} tokens. No browser: the time is the Python "
-             "callback up to the FigureWidget update (the front end then redraws; about 0.1 s more in Chromium).", "",
+             "side of a layer change (the canvas view then redraws in the browser: see view_latency.md).", "",
              f"## Layer slider re-render ({slider['model']}, target < 100 ms)", "",
              "| method | median ms | p95 ms | max ms |", "|---|---:|---:|---:|"]
     lines += [f"| {k} | {v['median_ms']:.1f} | {v['p95_ms']:.1f} | {v['max_ms']:.1f} |" for k, v in slider["rows"].items()]

@@ -5,7 +5,8 @@ Compares, side by side and each in a fresh process (for a clean peak-memory read
   per-text   what an analysis script typically does (OLMoE's run_moe_analysis.py style): one forward per text
              with output_router_logits=True, argsort per layer, python Counters for load / co-activation /
              vocabulary statistics
-Then times the widget slider callbacks (figure rebuild + copy into the FigureWidget) for a 128-token text.
+Then times a control change made from Python (`box.refresh`: the view's traits) for a 128-token text; in the
+browser the controls need no Python at all (bench/bench_view_latency.py times slider -> repaint there).
 Writes bench/results/routing.md and bench/results/routing.json.
 
     python bench/bench_routing.py [--tokens 100000] [--threads 2]
@@ -113,7 +114,7 @@ def run_per_text(records, model, tok, n_tokens):
 
 
 def slider_latency(model, tok, repeats: int = 15):
-    """Median ms of each widget's slider callback (figure rebuild + FigureWidget update) on 128 tokens."""
+    """Median ms of each widget's control change from Python (`box.refresh`: trait set) on 128 tokens."""
     import numpy as np
     from workbench.probes import routing as R
     from workbench.widgets import routing as W
@@ -205,9 +206,9 @@ def write(results: dict, a) -> None:
               "per-text statistics: load, group counts, all-pairs co-activation and input-token specialization "
               "with python Counters (fewer statistics than the workbench row).", "",
               f"## Slider re-render ({wb['slider_tokens']} tokens, {wb.get('slider_model', wb['model'])})", "",
-              "Time of the widget's slider callback without a browser: figures are built once per control value "
-              "(cached when the widget is made); the callback sends only the changed properties to the "
-              "FigureWidget. The browser's own redraw is not included.", "",
+              "Time of a control change made from Python (`box.refresh`) without a browser: every layer is in "
+              "the browser's canvas view already, so this only sets the view's traits. Slider -> repaint in "
+              "Chromium: view_latency.md.", "",
               "| control | median ms | max ms |", "|---|---:|---:|"]
     for name, r in wb["slider"].items():
         lines.append(f"| {name} | {r['median_ms']:.1f} | {r['max_ms']:.1f} |")

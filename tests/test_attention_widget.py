@@ -1,6 +1,4 @@
-"""The attention explorer without a browser: cached compute, slider re-render, inline errors and warnings."""
-import json
-
+"""The attention explorer without a browser: cached compute, controls as view traits, inline errors and warnings."""
 import numpy as np
 import pytest
 
@@ -17,24 +15,22 @@ def ex(tiny_tok):
     return AttentionExplorer(model, tiny_tok, "Once upon a time, there was a little girl named Lily.", name="tiny")
 
 
-def _z(ex):
-    return np.nan_to_num(np.array(ex.heat.data[0].z, dtype=float))
-
-
-def test_slider_updates_the_heatmap_from_the_cache(ex, monkeypatch):
-    before = _z(ex)
+def test_controls_pick_from_the_cache(ex, monkeypatch):
     calls = []
-    monkeypatch.setattr(ex, "_compute", lambda: calls.append(1))      # no forward pass on slider moves
+    monkeypatch.setattr(ex, "_compute", lambda: calls.append(1))      # no forward pass on control changes
+    before = ex.current_z()
     ex.layer.value = 1
-    assert ex.heat.layout.title.text.startswith("layer 1 head 0")
-    assert not np.allclose(before, _z(ex))
-    np.testing.assert_allclose(_z(ex), np.nan_to_num(np.tril(ex.rec.weights[1, 0])), atol=1e-6)
+    assert ex.heat.layer == 1 and ex.title().startswith("layer 1 head 0")
+    assert not np.allclose(np.nan_to_num(before), np.nan_to_num(ex.current_z()))
+    np.testing.assert_allclose(np.nan_to_num(ex.current_z()), np.tril(ex.rec.weights[1, 0]), atol=1e-6)
     ex.mean.value = True
-    np.testing.assert_allclose(np.diag(_z(ex))[-1], ex.rec.weights[1, :, -1, -1].mean(), atol=1e-6)
+    assert ex.title().startswith("layer 1 mean of heads")
+    np.testing.assert_allclose(np.diag(ex.current_z())[-1], ex.rec.weights[1, :, -1, -1].mean(), atol=1e-6)
     ex.mean.value, ex.layer.value = False, 0
     assert calls == []
-    json.dumps(np.asarray(ex.heat.data[0].z).tolist(), allow_nan=False)   # the widget channel rejects NaN
-    assert ex.heat.layout.shapes[0].type == "path"                         # ... so a shape masks future keys
+    assert ex.layer.max == ex.rec.n_layers - 1 and ex.head.max == ex.rec.n_heads - 1
+    with pytest.raises(Exception, match="out of range"):
+        ex.head.value = ex.rec.n_heads
 
 
 def test_bad_input_is_shown_inside_the_widget(ex):
@@ -58,6 +54,7 @@ def test_attribution_and_generation(ex):
     ex.target.value = 3
     ex.explain.click()
     assert "completeness" in ex.status.value and len(ex.attr_fig.data) == 1
+    assert "application/vnd.plotly.v1+json" in ex.attr_out.outputs[0]["data"]     # kept by the Output on reload
     assert ex.last_attribution.token_attr.shape == (1, 3)
     ex.generate.value, ex.n_new.value = True, 3
     ex.compute()
@@ -69,6 +66,8 @@ def test_attribution_and_generation(ex):
 def test_rollout_view(ex):
     ex.view.value = "rollout"
     ex.layer.value = 1
-    assert "rollout through layer 1" in ex.heat.layout.title.text
-    np.testing.assert_allclose(np.nansum(np.array(ex.heat.data[0].z, dtype=float), -1), 1.0, atol=1e-6)
+    assert "rollout through layer 1" in ex.title() and ex.heat.shown() == "rollout L1"
+    np.testing.assert_allclose(np.nansum(ex.current_z(), -1), 1.0, atol=1e-6)
     ex.view.value = "attention"
+    with pytest.raises(Exception, match="unknown view"):
+        ex.view.value = "flow"

@@ -49,25 +49,28 @@ def test_other_figures(rec, tiny_moe, tiny_tok):
         P.token_experts(rec, layer=rec.n_layers)
 
 
-def test_explorer_slider_changes_the_heat_map(rec):
+def test_explorer_layer_control_changes_the_view(rec):
     box = W.routing_explorer(rec)
-    before = np.asarray(box.figure.data[0].z, float).copy()
-    box.children[0].children[0].value = 1                          # move the layer slider
-    after = np.asarray(box.figure.data[0].z, float)
-    assert box.figure.layout.title.text.startswith("layer 1")
-    np.testing.assert_array_equal(after.ravel()[:rec.n_tokens], rec.topk[1, :, 0])
-    assert not np.array_equal(before, after) or np.array_equal(rec.topk[0, :, 0], rec.topk[1, :, 0])
-    box.refresh(layer=99)                                          # bad layer: error inline, figure kept
-    assert "unknown layer" in box.children[1].value
+    view = box.view
+    np.testing.assert_array_equal(view.current_experts()[:, 0], rec.topk[0, :, 0])
+    box.refresh(layer=1)                                           # what the browser's layer slider sets
+    assert view.layer == 1 and view.title().startswith("layer 1")
+    np.testing.assert_array_equal(view.current_experts()[:, 0], rec.topk[1, :, 0])
+    box.refresh(top="k")
+    assert view.current_experts().shape == (rec.n_tokens, rec.top_k) and "top-2 experts" in view.title()
+    box.refresh(layer=99)                                          # bad layer: error inline, view kept
+    assert "unknown layer" in box.children[1].value and view.layer == 1
 
 
 def test_group_explorer_and_replay(rec):
     box = W.group_explorer(rec, "domain")
-    assert np.asarray(box.figure.data[0].z).shape == (3, 3)
-    box.children[0].children[1].value = "group × expert"
-    assert np.asarray(box.figure.data[0].z).shape == (3, rec.n_experts)
+    assert np.asarray(box.view.current_frame()["z"]).shape == (3, 3)
+    box.refresh(view="group × expert")
+    assert np.asarray(box.view.current_frame()["z"]).shape == (3, rec.n_experts)
     replay = W.checkpoint_replay([(0, rec), (7, rec)])
-    assert "saturation vs final 100%" in replay.figure.layout.title.text
+    assert "saturation vs final 100%" in replay.view.title()
+    replay.refresh(ckpt=0, layer=1)
+    assert replay.view.title().startswith("step 0, layer 1")
 
 
 def test_widgets_show_bad_input_inline(tiny_dense, tiny_tok, rec):
@@ -77,10 +80,11 @@ def test_widgets_show_bad_input_inline(tiny_dense, tiny_tok, rec):
 
 
 def test_widget_state_is_strict_json(rec):
-    """Jupyter rejects NaN in widget messages: padded cells of the token grid must be null, not NaN."""
+    """Jupyter rejects NaN in widget messages: every view's state must be strict JSON (bytes go as buffers)."""
     import json
 
     from ipywidgets.widgets.widget import _remove_buffers
-    box = W.routing_explorer(rec, width=7)                          # a grid with empty cells
-    state, _, _ = _remove_buffers(box.figure.get_state())
-    json.dumps(state, allow_nan=False, default=str)
+    for box in (W.routing_explorer(rec, width=7), W.group_explorer(rec, "domain"),
+                W.checkpoint_replay([(0, rec), (7, rec)])):
+        state, _, _ = _remove_buffers(box.view.get_state())
+        json.dumps(state, allow_nan=False, default=str)

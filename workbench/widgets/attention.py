@@ -1,9 +1,12 @@
-"""Attention and attribution explorer for JupyterLab (ipywidgets + plotly FigureWidget). Wiring only.
+"""Attention and attribution explorer for JupyterLab: ipywidgets for the input, a canvas view for the heat map.
 
 Here: `AttentionExplorer` / `attention_explorer()`. The forward pass runs once per (model, text, generation)
-and is cached; the layer/head/normalisation/colour controls only re-slice the cached record and update the
-FigureWidget in place (no torch in those callbacks). Errors and warnings are shown inside the widget.
-Not here: compute (`workbench.probes`), figures (`workbench.plots.attention`).
+and is cached; its attention (every layer and head) and rollout go to the browser once, in an `AttentionView`
+(`attention_view.py`), whose layer/head/mean/view/normalisation/colour controls redraw in the page with no
+kernel round trip (past 512 tokens or 32 MiB the view fetches one layer at a time; see AttentionView).
+`explorer.layer.value` etc. still read and set those controls. Python runs only to compute: a new text, model
+or generation, or an attribution. Errors and warnings are shown inside the widget.
+Not here: compute (`workbench.probes`), figures (`workbench.plots.attention`), the view (`attention_view`).
 """
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ import warnings
 
 import ipywidgets as W
 import numpy as np
-import plotly.graph_objects as go
 
 from ..config import DEFAULT_MODELS
 from ..errors import describe_error
@@ -20,6 +22,8 @@ from ..plots import attention as plots
 from ..probes import attention as probe
 from ..probes.attribution import METHODS, attribute_ids
 from ..probes.rollout import attention_rollout
+from .attention_view import COLORSCALES, VIEWS, AttentionView
+from .canvas import TraitControl
 
 SAMPLES = {
     "Lily and the ball": "Once upon a time, there was a little girl named Lily. She liked to play with her red "
@@ -28,8 +32,6 @@ SAMPLES = {
     "repeated names": "Ben gave Anna a cake. Anna gave Ben a hug. Ben gave Anna a kiss and Anna gave Ben",
     "bytes and symbols": "Zoë ate crème brûlée ☃ 🙂 at 3:45!",
 }
-COLORSCALES = ("Viridis", "Blues", "Magma", "Cividis", "Greys")
-VIEWS = ("attention", "rollout")
 
 
 def _html_msg(kind: str, text: str) -> str:
@@ -38,7 +40,8 @@ def _html_msg(kind: str, text: str) -> str:
 
 
 class AttentionExplorer:
-    """Text/model/layer/head controls around one cached AttentionRecord; `widget` is what a notebook shows."""
+    """Text/model controls around one cached AttentionRecord and its AttentionView; `widget` is what a notebook
+    shows. `layer`, `head`, `mean`, `view`, `norm`, `cmap` are TraitControls of the view (`.value` get/set)."""
 
     def __init__(self, model=None, tok=None, text: str | None = None, name: str = "model",
                  max_tokens: int = 128, models: dict | None = None, note: str = ""):
@@ -66,32 +69,27 @@ class AttentionExplorer:
         self.generate = W.Checkbox(value=False, description="generate", indent=False, layout=s(width="90px"))
         self.n_new = W.BoundedIntText(value=8, min=1, max=64, description="new tokens", layout=s(width="160px"))
         self.run = W.Button(description="compute", button_style="primary")
-        self.layer = W.IntSlider(value=0, min=0, max=0, description="layer", continuous_update=True)
-        self.head = W.IntSlider(value=0, min=0, max=0, description="head", continuous_update=True)
-        self.mean = W.Checkbox(value=False, description="mean of heads", indent=False)
-        self.view = W.ToggleButtons(options=VIEWS, value="attention", description="view")
-        self.norm = W.Dropdown(options=list(plots.NORMALIZATIONS), value="none", description="normalise")
-        self.cmap = W.Dropdown(options=COLORSCALES, value="Viridis", description="colours")
+        self.heat = AttentionView()                    # the heat map and its controls, in the browser
+        self.layer = TraitControl(self.heat, "layer", lambda: self.heat.n_layers - 1)
+        self.head = TraitControl(self.heat, "head", lambda: self.heat.n_heads - 1)
+        self.mean = TraitControl(self.heat, "mean")
+        self.view = TraitControl(self.heat, "view", options=VIEWS)
+        self.norm = TraitControl(self.heat, "norm", options=tuple(plots.NORMALIZATIONS))
+        self.cmap = TraitControl(self.heat, "colorscale", options=COLORSCALES)
         self.target = W.Dropdown(options=[], description="target")
         self.method = W.Dropdown(options=METHODS, value=METHODS[0], description="method")
         self.explain = W.Button(description="attribute")
         self.status = W.HTML()
-        self.heat = go.FigureWidget(plots.attention_heatmap(_placeholder(), 0, 0))
-        self.attr_fig = go.FigureWidget(go.Figure(layout=dict(
-            height=60, width=900, margin=dict(t=30, b=5), xaxis=dict(visible=False), yaxis=dict(visible=False),
-            plot_bgcolor="white",
-            title=dict(text="pick a target token and press attribute"))))
+        self.attr_fig = None                           # the last attribution figure (plotly)
+        self.attr_out = W.Output()                     # shows it as a plain plotly output: survives a page reload
         self.sample.observe(self._on_sample, "value")
         self.run.on_click(lambda _: self.compute())
         self.model.observe(lambda _: self.compute(), "value")
-        for w in (self.layer, self.head, self.mean, self.view, self.norm, self.cmap):
-            w.observe(lambda _: self._guard(self.render), "value")
         self.explain.on_click(lambda _: self._guard(self.attribute))
         self.widget = W.VBox([
             W.HBox([self.sample, self.model, self.model_dir]), self.text,
             W.HBox([self.generate, self.n_new, self.run]), self.status,
-            W.HBox([self.layer, self.head, self.mean]), W.HBox([self.view, self.norm, self.cmap]),
-            self.heat, W.HBox([self.target, self.method, self.explain]), self.attr_fig])
+            self.heat, W.HBox([self.target, self.method, self.explain]), self.attr_out])
         self.widget.add_class("wb-attention-explorer")
 
     # ------------------------------------------------------------------ helpers
@@ -137,13 +135,7 @@ class AttentionExplorer:
         self._set_ranges()
         notes = [n for n in [self._model_notes.get(key, "")] if n] + list(self.rec.warnings)
         self.status.value = "".join(_html_msg("warning", n) for n in notes)
-        lab = plots.labels(self.rec.tokens)
-        with self.heat.batch_update():
-            self.heat.data[0].x, self.heat.data[0].y = lab, lab
-            shapes = plots.attention_heatmap(self.rec, 0, 0).layout.shapes    # generated-token lines
-            mask = (plots.causal_mask_shape(self.rec.n_tokens),) if self.rec.causal else ()
-            self.heat.layout.shapes = mask + tuple(shapes)
-        self.render()
+        self.heat.set_record(self.rec, self._rollout, model_name=self.rec.model_name)
 
     def _record(self, model, tok, key: str, gen: bool):
         if gen:
@@ -155,36 +147,16 @@ class AttentionExplorer:
 
     def _set_ranges(self) -> None:
         rec = self.rec
-        self.layer.max, self.head.max = rec.n_layers - 1, rec.n_heads - 1
         self.target.options = [(f"{i}: {rec.tokens[i]!r}", i) for i in range(1, rec.n_tokens)]
         self.target.value = rec.n_tokens - 1 if rec.n_tokens > 1 else None
 
     def current_z(self) -> np.ndarray:
-        """The matrix the heat map shows for the current controls (from the cache only)."""
-        if self.view.value == "rollout":
-            z = np.array(self._rollout[self.layer.value], dtype=float)
-            if self.rec.causal:
-                z[np.triu_indices(z.shape[0], 1)] = np.nan
-            return z
-        return plots.heatmap_z(self.rec, self.layer.value, None if self.mean.value else self.head.value,
-                               self.norm.value)
+        """(T, T) the matrix the heat map shows for the current controls (from the cache only)."""
+        return self.heat.current_z()
 
-    def render(self) -> None:
-        """Update the FigureWidget in place from the cached record: the slider callback."""
-        if self.rec is None:
-            return
-        z = self.current_z()
-        if self.view.value == "rollout":
-            title = f"rollout through layer {self.layer.value} (mean of heads)"
-        else:
-            title = plots.heatmap_title(self.rec, self.layer.value, None if self.mean.value else self.head.value)
-        log = self.norm.value == "log" and self.view.value == "attention"
-        with self.heat.batch_update():
-            tr = self.heat.data[0]
-            tr.z = np.nan_to_num(z, nan=0.0)   # NaN cannot cross the widget channel; the mask shape hides these
-            tr.zmin, tr.zmax = (None, None) if log else (0.0, 1.0)
-            tr.colorscale = self.cmap.value
-            self.heat.layout.title.text = f"{title} ({self.rec.model_name})"
+    def title(self) -> str:
+        """The heat map's title for the current controls, e.g. "layer 1 head 0 (tiny)"."""
+        return self.heat.title()
 
     def to_html(self, path) -> "Path":
         """Save the current record as a standalone HTML file whose slider moves through every layer and head
@@ -207,11 +179,8 @@ class AttentionExplorer:
         if cache_key not in self._cache:
             self._cache[cache_key] = attribute_ids(model, tok, ids[:pos], [ids[pos]], self.method.value, name=key)
         attr = self._cache[cache_key]
-        fig = plots.attribution_bars(attr)
-        with self.attr_fig.batch_update():
-            self.attr_fig.data = ()
-            self.attr_fig.add_traces(fig.data)
-            self.attr_fig.layout = fig.layout
+        self.attr_fig = plots.attribution_bars(attr)
+        self.attr_out.outputs = (_plotly_output(self.attr_fig),)
         note = f"attribution of {attr.target_tokens[0]!r} at position {pos}"
         if attr.method == "integrated_gradients":
             total, diff = attr.completeness()
@@ -220,15 +189,24 @@ class AttentionExplorer:
         self.last_attribution = attr
 
 
-def _placeholder():
-    """A 1-token record so the FigureWidget exists before the first compute."""
-    return probe.AttentionRecord(tokens=("…",), token_ids=np.zeros(1, dtype=np.int64),
-                                 weights=np.ones((1, 1, 1, 1), dtype=np.float32))
+def _plotly_output(fig) -> dict:
+    """A display_data output of a plotly figure (rendered by JupyterLab's plotly mime renderer; an Output widget
+    keeps it, so it comes back after a page reload, unlike a FigureWidget)."""
+    import json
+
+    import plotly.io as pio
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig, validate=False)),
+                     "text/plain": f"<{fig.layout.title.text}>"}}
 
 
 def attention_explorer(model=None, tok=None, text: str | None = None, name: str = "model", max_tokens: int = 128,
                        **kw) -> W.Widget:
-    """The explorer's widget (keep the AttentionExplorer via `attention_explorer(...).explorer` if needed)."""
+    """The explorer's widget (keep the AttentionExplorer via `attention_explorer(...).explorer` if needed).
+
+    Texts are cut to `max_tokens` tokens (a warning says so). The browser holds the text's attention as float16:
+    layers x heads x tokens^2 x 2 bytes plus the rollout (4 x 4 x 128^2: 640 KiB); past 512 tokens or 32 MiB
+    the view fetches one layer at a time from the kernel (AttentionView)."""
     ex = AttentionExplorer(model, tok, text, name=name, max_tokens=max_tokens, **kw)
     ex.widget.explorer = ex
     return ex.widget

@@ -1,0 +1,270 @@
+"""Benchmark: slider -> repaint latency of the attention and routing views in a real browser.
+
+JupyterLab (the e2e harness, tests/e2e/harness.py) + Playwright + Debian Chromium. A throwaway notebook shows the
+attention explorer (tiny 4-layer x 4-head model), the routing token -> expert explorer (tiny 4-layer, 8-expert
+MoE), the group heat map and the checkpoint replay on a 128-token input. For each view the script focuses a slider
+and presses ArrowRight/ArrowLeft `--moves` times; one move is timed in the page from the keydown event
+(`event.timeStamp`; the old ipywidgets slider has no `input` event, the canvas view's range input fires its `input`
+in the same task) to the repaint after the view changed: a MutationObserver waits until the view's title names the
+new layer/head AND its picture changed (the plotly `.hm image` href, or the canvas's `data-frame` counter), then
+one requestAnimationFrame and a zero timeout (the frame has been painted). A move whose picture does not change
+within 3 s counts at the title time and is flagged. The same script measures the old ipywidgets + plotly
+FigureWidget views and the client-side canvas views: the selectors cover both.
+
+Writes bench/results/view_latency.json (results under the --label, other labels kept) and view_latency.md.
+
+    python bench/bench_view_latency.py --label before   # on the old code (a copy of it, --out here)
+    python bench/bench_view_latency.py --label after
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+NOTEBOOK = "view_latency.ipynb"
+N_TOKENS = 128
+SETUP = f"""\
+import torch
+torch.set_num_threads(1)
+from workbench.testing import tiny_model, tiny_tokenizer
+from workbench.probes.attention import sharpen
+from workbench.probes.routing import routing_record
+tok = tiny_tokenizer()
+dense = sharpen(tiny_model("dense", tokenizer=tok, num_hidden_layers=4, max_position_embeddings=256))
+moe = sharpen(tiny_model("moe", tokenizer=tok, num_hidden_layers=4, num_local_experts=8,
+                         max_position_embeddings=256))
+story = ("Once upon a time, there was a little girl named Lily. She liked to play with her red ball in the "
+         "park. One day, her dog Max ran away with the ball. Lily ran after Max and called his name. ") * 4
+ids = tok(story, add_special_tokens=False)["input_ids"][:{N_TOKENS - 1}]   # + BOS = {N_TOKENS} tokens
+text = tok.decode(ids)
+routing_text = tok.decode(tok(story, add_special_tokens=False)["input_ids"][:{N_TOKENS}])   # no BOS here
+"""
+ATTENTION = f"""\
+from workbench.widgets.attention import attention_explorer
+attention_explorer(dense, tok, text, name="tiny-4x4", max_tokens={N_TOKENS})
+"""
+ROUTING = """\
+from workbench.widgets import routing as W
+rec = routing_record(moe, tok, routing_text)
+print("routing tokens", rec.n_tokens)
+tokens_box = W.routing_explorer(rec)
+tokens_box
+"""
+GROUPS = """\
+parts = [routing_text[i::4] for i in range(4)]                  # four "groups" of text
+grec = routing_record(moe, tok, parts, groups={"part": ["a", "b", "c", "d"]})
+groups_box = W.group_explorer(grec, "part")
+groups_box
+"""
+REPLAY = """\
+from workbench.probes.routing import checkpoint_records
+early = [sharpen(tiny_model("moe", seed=s, tokenizer=tok, num_hidden_layers=4, num_local_experts=8,
+                            max_position_embeddings=256), seed=s) for s in (1, 2)]
+replay_box = W.checkpoint_replay(checkpoint_records([(0, early[0]), (50, early[1]), (100, moe)], tok, [routing_text]))
+replay_box
+"""
+# one timed move, installed before the key press; the result lands in window.__wbMove
+MEASURE_JS = """
+(a) => {
+  const root = document.querySelectorAll(a.root)[0];
+  const sig = () => {
+    const c = root.querySelector('canvas[data-frame]');
+    if (c) return c.dataset.frame;
+    const i = root.querySelector('.hm image');
+    return i ? i.getAttribute('href') : '';
+  };
+  const sig0 = sig();
+  let t0 = null, tTitle = null, tSig = null, finished = false;
+  window.__wbMove = null;
+  const onKey = (e) => { if (t0 === null) t0 = e.timeStamp; };
+  document.addEventListener('keydown', onKey, true);
+  const finish = (flag) => {
+    if (finished) return;
+    finished = true;
+    obs.disconnect();
+    document.removeEventListener('keydown', onKey, true);
+    requestAnimationFrame(() => setTimeout(() => {
+      window.__wbMove = {ms: performance.now() - t0, title_ms: tTitle - t0, flag};
+    }, 0));
+  };
+  const check = () => {
+    if (t0 === null || finished) return;
+    const now = performance.now();
+    const title = root.querySelector(a.title);
+    if (tTitle === null && title && title.textContent.includes(a.expect)) {
+      tTitle = now;
+      setTimeout(() => { if (tSig === null) finish('picture unchanged'); }, 3000);
+    }
+    if (tSig === null && sig() !== sig0) tSig = now;
+    if (tTitle !== null && tSig !== null) finish('');
+  };
+  const obs = new MutationObserver(check);
+  obs.observe(root, {subtree: true, childList: true, attributes: true, characterData: true});
+  return sig0.length;
+}
+"""
+TITLE = ".wb-title, .gtitle"
+
+
+def _slider(page, root: str, control: str, nth: int):
+    """The slider to press keys on: the canvas view's <input type=range data-control=...>, else the nth
+    ipywidgets slider handle (old views)."""
+    new = page.locator(f"{root} input[data-control='{control}']")
+    if new.count():
+        return new.first, "canvas view"
+    return page.locator(f"{root} .widget-slider").nth(nth).locator(".noUi-handle"), "ipywidgets + plotly"
+
+
+def _stats(ms: list[float]) -> dict:
+    s = sorted(ms)
+    p95 = s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
+    return {"median_ms": round(statistics.median(s), 1), "p95_ms": round(p95, 1),
+            "min_ms": round(s[0], 1), "max_ms": round(s[-1], 1), "n": len(s)}
+
+
+def time_slider(page, root: str, control: str, nth: int, n_max: int, expect, moves: int, pause: float,
+                start: int = 0) -> dict:
+    """Press ArrowRight/ArrowLeft `moves` times (bouncing between 0 and n_max, from `start`) and time each repaint."""
+    handle, kind = _slider(page, root, control, nth)
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    value, step, ms, flags = start, 1 if start < n_max else -1, [], []
+    for _ in range(moves):
+        if not 0 <= value + step <= n_max:
+            step = -step
+        value += step
+        page.evaluate(MEASURE_JS, {"root": root, "title": TITLE, "expect": expect(value)})
+        page.keyboard.press("ArrowRight" if step > 0 else "ArrowLeft")
+        page.wait_for_function("window.__wbMove !== null", timeout=30_000)
+        r = page.evaluate("window.__wbMove")
+        ms.append(r["ms"])
+        flags += [r["flag"]] if r["flag"] else []
+        time.sleep(pause)                     # let the kernel and the page settle between moves
+    for _ in range(abs(value - start)):       # back to the start for the next control
+        page.keyboard.press("ArrowLeft" if value > start else "ArrowRight")
+    time.sleep(1.0)
+    return {"kind": kind, **_stats(ms), "flags": len(flags), "samples_ms": [round(x, 1) for x in ms]}
+
+
+def payloads() -> dict:
+    """Bytes the canvas views hold in the browser for this benchmark's inputs (empty on the old code)."""
+    try:
+        from workbench.widgets.attention_view import AttentionView
+    except ImportError:
+        return {}
+    ns: dict = {}
+    for cell in (SETUP, ROUTING, GROUPS, REPLAY):
+        exec(cell, ns)
+    from workbench.probes.attention import attention_record
+    arec = attention_record(ns["dense"], ns["tok"], ns["text"], max_tokens=N_TOKENS)
+    rec, grec = ns["rec"], ns["grec"]
+    return {"attention": {"shape": f"{arec.n_layers} layers x {arec.n_heads} heads x {arec.n_tokens}^2 "
+                                   "(weights + rollout, float16)",
+                          "bytes": AttentionView.from_record(arec).payload_bytes()},
+            "routing token→expert": {"shape": f"{rec.n_layers} layers x {rec.n_tokens} tokens x {rec.n_experts} "
+                                              f"experts (top-{rec.top_k})",
+                                     "bytes": ns["tokens_box"].view.payload_bytes()},
+            "routing group heat map": {"shape": f"{grec.n_layers} layers x 2 views x soft/hard x 2 metrics, "
+                                                f"{len(set(grec.groups['part']))} groups (JSON frames)",
+                                       "bytes": ns["groups_box"].view.payload_bytes()},
+            "routing replay": {"shape": f"3 checkpoints x {rec.n_layers} layers x {rec.n_tokens} tokens",
+                               "bytes": ns["replay_box"].view.payload_bytes()}}
+
+
+def run(moves: int, pause: float) -> dict:
+    import nbformat
+
+    from tests.e2e.harness import browser_page, open_notebook, run_all, start_lab, wait_idle
+    src = Path(tempfile.mkdtemp(prefix="wb-bench-")) / NOTEBOOK
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (SETUP, ATTENTION, ROUTING, GROUPS,
+                                                                                  REPLAY)],
+                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nbformat.write(nb, src)
+    lab = start_lab([src], env={"WB_FAST": "1"})
+    out = {}
+    try:
+        with browser_page(width=1440, height=1400) as page:
+            open_notebook(page, lab, NOTEBOOK)
+            run_all(page)
+            wait_idle(page, timeout_s=300)
+            time.sleep(2.0)
+            att = ".wb-attention-explorer"
+            out["attention layer slider"] = time_slider(page, att, "layer", 0, 3, lambda v: f"layer {v} head 0",
+                                                        moves, pause)
+            out["attention head slider"] = time_slider(page, att, "head", 1, 3, lambda v: f"layer 0 head {v}",
+                                                       moves, pause)
+            out["routing token→expert layer slider"] = time_slider(page, ".wb-routing-explorer", "layer", 0, 3,
+                                                                   lambda v: f"layer {v}:", moves, pause)
+            out["routing group heat map layer slider"] = time_slider(page, ".wb-routing-groups", "layer", 0, 3,
+                                                                     lambda v: f"layer {v}:", moves, pause, start=3)
+            out["routing replay step slider"] = time_slider(page, ".wb-routing-replay", "ckpt", 0, 2,
+                                                            lambda v: f"step {(0, 50, 100)[v]}, layer 0", moves,
+                                                            pause, start=2)
+            assert not page.errors, page.errors
+    finally:
+        lab.stop()
+    return out
+
+
+def write(all_results: dict, out: Path) -> None:
+    lines = ["# Views: slider → repaint latency in a real browser", "",
+             f"JupyterLab + Playwright + headless Debian Chromium (software rendering), {N_TOKENS}-token input, "
+             "tiny random models: attention 4 layers x 4 heads, routing 4 MoE layers x 8 experts (top-2); the group "
+             "heat map has 4 groups (similarity view), the replay 3 checkpoints. "
+             "One move = a keyboard ArrowRight/ArrowLeft on the focused slider; time from the keydown event "
+             "to the first animation frame after the view shows the new layer/head (title and picture changed). "
+             "Target: median ≤ 50 ms, p95 ≤ 100 ms.", ""]
+    for label, res in all_results.items():
+        meta = res["meta"]
+        lines += [f"## {label}: {meta['views']}", ""] + ([meta["note"], ""] if meta.get("note") else []) + [
+                  f"{meta['cpu']}, {meta['cores']} cores, 1-minute load average {meta['load']} at the end "
+                  f"(a shared machine: other work runs beside it), {meta['moves']} moves per control, "
+                  f"{meta['date']}.", "",
+                  "| control | views | median ms | p95 ms | min ms | max ms | moves | picture unchanged |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for name, r in res["controls"].items():
+            lines.append(f"| {name} | {r['kind']} | {r['median_ms']} | {r['p95_ms']} | {r['min_ms']} | "
+                         f"{r['max_ms']} | {r['n']} | {r['flags']} |")
+        if res.get("payload"):
+            lines += ["", "Data held by the browser (sent once per input):", ""]
+            for view, p in res["payload"].items():
+                lines.append(f"- {view}: {p['shape']}: {p['bytes'] / 1024:.0f} KiB")
+        lines.append("")
+    (out / "view_latency.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--label", default="after", help="name of this run in the results (before / after)")
+    ap.add_argument("--moves", type=int, default=30)
+    ap.add_argument("--pause", type=float, default=0.4, help="seconds between moves")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for view_latency.json/.md")
+    ap.add_argument("--note", default="", help="a line saying which code was measured")
+    a = ap.parse_args()
+    controls = run(a.moves, a.pause)
+    kinds = sorted({r["kind"] for r in controls.values()})
+    meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "moves": a.moves,
+            "load": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d"), "views": ", ".join(kinds),
+            "note": a.note}
+    path = a.out / "view_latency.json"
+    a.out.mkdir(parents=True, exist_ok=True)
+    all_results = json.loads(path.read_text()) if path.exists() else {}
+    all_results[a.label] = {"meta": meta, "controls": controls, "payload": payloads()}
+    path.write_text(json.dumps(all_results, indent=1))
+    write(all_results, a.out)
+
+
+if __name__ == "__main__":
+    main()
