@@ -211,3 +211,16 @@ def test_the_pair_loss_equals_the_librarys_own_loss(preset, pairs, mt_tok):
         assert mine["expert_load"].shape == (2, 4) and mine["z_loss"] > 0
     else:
         assert float(mine["loss"]) == pytest.approx(float(ref.loss), rel=1e-5)
+
+
+def test_two_processes_train_translation_pairs_as_one(tmp_path, pairs, mt_tok):
+    """DDP on pairs of different lengths: each rank's loss is weighted by its share of the batch's tokens, so the
+    2-process run equals the 1-process run with the same global batch (dropout off: its masks differ by rank)."""
+    kw = dict(tokenizer=mt_tok, steps=4, batch_size=8, warmup=1, eval_every=0, lr=1e-3, seed=0, dropout=0.0,
+              d_model=32, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=32, decoder_ffn_dim=32,
+              encoder_attention_heads=2, decoder_attention_heads=2)
+    one = train("mt-dense", corpus=pairs, out_dir=tmp_path / "one", **kw)
+    two = train("mt-dense", corpus=pairs, out_dir=tmp_path / "two", devices=2, **kw)
+    assert two.history.lm_loss.tolist() == pytest.approx(one.history.lm_loss.tolist(), abs=1e-4)
+    a, b = one.model.state_dict(), two.model.state_dict()
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-5

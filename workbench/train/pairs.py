@@ -4,7 +4,7 @@ A parallel corpus (a list of `translation.data.Pair`, or a .jsonl of {src_lang, 
 encoder-decoder (the translation presets `mt-dense` / `mt-moe`, or a T5 preset) on (source -> target) pairs in
 NLLB's layout (see workbench.translation.data). The loss per batch (x: (B, S) encoder ids, y: (B, T) labels,
 both right-padded):
-    lm   = mean cross-entropy (nats) over the real label tokens
+    lm   = mean cross-entropy (nats) over the real label tokens (of every rank's shard under DDP: _token_share)
     loss = lm + router_aux_loss_coef * (aux_encoder + aux_decoder) + router_z_loss_coef * z     (NLLB-MoE)
 aux is the library's Switch-Transformer load-balancing loss (`load_balancing_loss_func`, over the real tokens of
 each side) and z the ST-MoE z-loss averaged over every MoE layer of both sides (the library computes no z-loss).
@@ -58,6 +58,19 @@ def _masked(logits_per_layer, mask_flat):
     return tuple(r[mask_flat] for r in logits_per_layer)
 
 
+def _token_share(dec_mask) -> torch.Tensor | float:
+    """world * local tokens / all ranks' tokens under torch.distributed (1.0 otherwise): a rank's mean loss times
+    this share, averaged over ranks as DDP averages gradients, is the mean over every rank's tokens, the loss of
+    one process on the whole batch (pairs differ in length, so ranks hold different token counts)."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return 1.0
+    n = dec_mask.sum().float()
+    total = n.detach().clone()
+    dist.all_reduce(total)
+    return dist.get_world_size() * n / total.clamp_min(1.0)
+
+
 def _decoder_inputs(model, labels):
     """Labels shifted right after the decoder's start token (-100 positions fed as PAD), as the models do."""
     c = model.config
@@ -82,6 +95,7 @@ def pair_loss(step_fn, model, x, y, is_moe: bool) -> dict:
     moe = is_moe and c.model_type == "nllb-moe"
     out = step_fn(**kw, output_router_logits=True) if moe else step_fn(**kw)
     lm = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+    lm = lm * _token_share(dec_mask)
     if not moe:
         return {"loss": lm, "lm_loss": lm}
     n_exp = c.num_experts
