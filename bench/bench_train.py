@@ -45,23 +45,25 @@ def peak_flops(name: str) -> float:
     return next((v for k, v in table.items() if k in name), math.nan)
 
 
-def gpu_bench(presets, steps: int, batch: int, seq_len: int, compile_: bool, texts, out: Path) -> list[dict]:
+def gpu_bench(presets, steps: int, batch: int, seq_len: int, compile_: bool, texts, out: Path,
+              experts=("grouped_mm",)) -> list[dict]:
     from workbench.tokenizer import train_tokenizer
     tok = train_tokenizer(texts, vocab_size=2048)
     name = torch.cuda.get_device_name()
     rows = GPU_ROWS     # accumulates over calls so one file holds every row
     for preset in presets:
-        for comp in ([True] if compile_ else [False]):
+        for comp, impl in [(c, e) for c in ([True] if compile_ else [False])
+                           for e in (experts if preset.startswith("moe") else (None,))]:
             t0 = time.perf_counter()
             r = train(preset, texts, tokenizer=tok, steps=steps, batch_size=batch, seq_len=seq_len, eval_every=0,
                       sample_every=0, log_every=10, device="cuda", compile=comp, eval_batches=1,
-                      sample_max_new_tokens=4)
+                      sample_max_new_tokens=4, experts_implementation=impl)
             wall = time.perf_counter() - t0
             h = r.history
             tps = float(h[h["step"] > steps // 3]["tokens_per_s"].median())
             fpt = flops_per_token(r.model, seq_len)
             total, active = count_params(r.model)
-            rows.append({"preset": preset, "compile": comp, "device": name, "params_total": total,
+            rows.append({"preset": preset, "compile": comp, "experts": impl or "-", "device": name, "params_total": total,
                          "params_active": active, "batch": batch, "seq_len": seq_len, "tokens_per_s": tps,
                          "tflops": tps * fpt / 1e12, "mfu": tps * fpt / peak_flops(name), "wall_s": wall,
                          "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30})
@@ -79,14 +81,18 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=0, help="steps per run (0: each setup's own)")
     ap.add_argument("--rounds", type=int, default=3, help="fresh processes per contender and setup")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--experts", nargs="+", default=["grouped_mm"], help="GPU: MoE experts implementations to compare")
+    ap.add_argument("--no-compile", action="store_true", help="GPU: skip the torch.compile row")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.gpu:
         from workbench.corpora import generate_corpus
         texts = generate_corpus("stories", 6000, seed=1).texts
-        gpu_bench(args.presets or ["dense-base", "moe-base"], args.steps or 60, 64, 512, False, texts, out)
-        gpu_bench(["dense-base"], args.steps or 60, 64, 512, True, texts, out)
+        gpu_bench(args.presets or ["dense-base", "moe-base"], args.steps or 60, 64, 512, False, texts, out,
+                  args.experts)
+        if not args.no_compile:
+            gpu_bench(["dense-base"], args.steps or 60, 64, 512, True, texts, out)
         return 0
     return cpu_bench(args, out)
 
@@ -94,10 +100,11 @@ def main(argv=None) -> int:
 def write_gpu_md(rows, path: Path) -> None:
     lines = ["# Training on GPU (bf16 autocast, fused AdamW, TF32)", "",
              f"Device: {rows[0]['device'] if rows else '-'}. MFU = tokens/s x (6 N_active + 12 L d T) / dense bf16 peak.",
-             "", "| preset | compile | params (total / active) | batch x seq | tokens/s | TFLOP/s | MFU | peak GPU mem |",
-             "|---|---|---|---|---|---|---|---|"]
+             "", "| preset | compile | experts | params (total / active) | batch x seq | tokens/s | TFLOP/s | MFU | peak GPU mem |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['preset']} | {r['compile']} | {r['params_total'] / 1e6:.1f}M / {r['params_active'] / 1e6:.1f}M "
+        lines.append(f"| {r['preset']} | {r['compile']} | {r.get('experts', '-')} | "
+                     f"{r['params_total'] / 1e6:.1f}M / {r['params_active'] / 1e6:.1f}M "
                      f"| {r['batch']} x {r['seq_len']} | {r['tokens_per_s']:,.0f} | {r['tflops']:.1f} | "
                      f"{100 * r['mfu']:.1f}% | {r['peak_mem_gb']:.1f} GiB |")
     path.write_text("\n".join(lines) + "\n")

@@ -43,6 +43,9 @@ class TrainConfig:
     threads: int | None = None       # CPU threads for torch; None: torch's, fewer when other jobs keep cores busy
     compile: bool = False            # torch.compile the model (CUDA; slow to start on CPU)
     fast_path: bool = True           # CPU: lean Llama/Mixtral forward (same maths) and allocator tuning; see train.fast
+    experts_implementation: str | None = None  # MoE experts: "eager" (a loop over experts), "grouped_mm" (one
+                                     # grouped GEMM, torch._grouped_mm) or "batched_mm"; None: grouped_mm on CUDA,
+                                     # eager on CPU (fastest for tiny experts there; batched_mm is far slower)
     tokenizer_vocab_size: int = 4096  # vocabulary of the BPE trained when no tokenizer is given
     # --- knowledge distillation (Hinton et al. 2015) ---
     teacher: str | None = None       # a causal LM (default name or folder) with the same tokenizer; None: no teacher
@@ -92,6 +95,9 @@ def validate(c: TrainConfig) -> None:
     for name in ("warmup", "eval_every", "sample_every", "checkpoint_every", "weight_decay", "grad_clip"):
         if getattr(c, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(c, name)}")
+    if c.experts_implementation not in (None, "eager", "grouped_mm", "batched_mm"):
+        raise ValueError(f"experts_implementation must be 'eager', 'grouped_mm', 'batched_mm' or None (automatic), "
+                         f"got {c.experts_implementation!r}")
     if c.optimizer not in OPTIMIZERS:
         raise ValueError(did_you_mean("optimizer", [c.optimizer], list(OPTIMIZERS))
                          or f"optimizer must be one of {list(OPTIMIZERS)}, got {c.optimizer!r}")

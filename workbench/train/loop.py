@@ -177,6 +177,7 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
     if resume_from is not None:
         _load_weights(model, resume_from, trust_remote_code)
     model.to(device)
+    _choose_experts(model, cfg, device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -194,6 +195,17 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
 
 
 # ----------------------------------------------------------------------------- setup helpers
+
+def _choose_experts(model, cfg: TrainConfig, device) -> None:
+    """Set the MoE experts implementation (TrainConfig.experts_implementation; automatic: transformers' grouped
+    GEMM on CUDA, its per-expert loop on CPU) on models that take one (Mixtral, Qwen2-MoE, ...); same maths."""
+    choice = cfg.experts_implementation or ("grouped_mm" if device.type == "cuda" else "eager")
+    if getattr(model, "_can_set_experts_implementation", lambda: False)() and _is_moe(model):
+        model.set_experts_implementation(choice)
+    elif cfg.experts_implementation:
+        warnings.warn(f"experts_implementation={cfg.experts_implementation!r} ignored: this model has no "
+                      "selectable experts implementation", stacklevel=3)
+
 
 def _teacher(cfg: TrainConfig, model, tok, device, trust_remote_code: bool):
     """The frozen teacher of cfg.teacher on `device`, or None. Raises ValueError when it cannot teach this
