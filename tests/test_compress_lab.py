@@ -1,11 +1,16 @@
 """The compression lab: the shipped table is what the code measures, the sliders ring the variants they name,
 the live row prunes and measures on demand, and errors stay inline."""
+import json
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from workbench.compress import magnitude_prune
 from workbench.compress.measure import val_loss
-from workbench.compress.variants import DENSE_VARIANTS, MOE_VARIANTS, load_results, make_variant
+from workbench.compress.variants import (DENSE_VARIANTS, MOE_VARIANTS, STUDENTS, load_lora_results, load_results,
+                                         make_variant)
 from workbench.corpora import generate_corpus
 from workbench.models import load_model
 from workbench.plots.compress import pareto_chart
@@ -15,6 +20,14 @@ from workbench.widgets.compress import compress_lab
 @pytest.fixture(scope="module")
 def table():
     return load_results()
+
+
+@pytest.fixture(scope="module")
+def lora_table():
+    return load_lora_results()
+
+
+LORA_BENCH = Path(__file__).resolve().parent.parent / "bench" / "results" / "lora.json"
 
 
 def test_the_shipped_table_covers_the_benchmarked_variants(table):
@@ -82,3 +95,79 @@ def test_the_live_row_prunes_measures_and_shows_stories_side_by_side(table, tiny
 def test_a_table_without_the_needed_columns_gives_an_inline_error():
     box = compress_lab(pd.DataFrame({"model": ["m"], "method": ["original"], "setting": [""]}))
     assert "compression lab" in box.value
+
+
+def test_every_shipped_row_has_its_peak_memory_and_the_smaller_members(table):
+    assert (table["peak_mb"] > 0).all()
+    d12 = table[table.model == "dense-12m"].set_index(["method", "setting"])["peak_mb"]
+    assert d12[("quantize", "int8-weight")] < d12[("original", "")] - 20       # 49 MB of float32 weights -> int8
+    for name, members in STUDENTS.items():
+        rows = table[(table.model == name) & (table.method == "smaller member")]
+        if name in set(table.model):
+            assert sorted(rows.setting) == sorted(members)
+            for m in set(members) & set(table.model):      # the member's own row, reused
+                alone = table[(table.model == m) & (table.method == "original")]
+                assert rows.set_index("setting").loc[m, "val_loss"] == alone["val_loss"].item()
+
+
+def test_the_student_slider_rings_the_smaller_members(table):
+    lab = compress_lab(table, model="dense-12m")
+    student = lab.sliders["student"]
+    assert student.options == ("none", "dense-1m", "dense-4m") and not student.disabled
+    student.value = "dense-4m"
+    sel = [t for t in lab.figure.data if t.name == "selected"][0]
+    row = table[(table.model == "dense-12m") & (table.method == "smaller member") & (table.setting == "dense-4m")]
+    assert row["disk_mb"].item() in list(sel.x) and "smaller member" in lab.children[4].value
+    lab.children[0].children[0].value = "moe-4m"                       # another model: its own members
+    assert lab.sliders["student"].options == ("none", "moe-1m") and lab.sliders["student"].value == "none"
+
+
+def test_the_rank_slider_moves_to_adapter_size_and_accuracy_and_back(table, lora_table):
+    lab = compress_lab(table, model="dense-4m")
+    x, y = lab.children[0].children[1:]
+    assert lab.sliders["rank"].options == ("none", "2", "8", "full")
+    lab.sliders["rank"].value = "8"
+    assert x.value == "adapter_kb" and y.value.startswith("acc:")
+    task = y.value.removeprefix("acc:")
+    row = lora_table[(lora_table.model == "dense-4m") & (lora_table.setting == "rank 8") & (lora_table.task == task)]
+    sel = [t for t in lab.figure.data if t.name == "selected"][0]
+    assert list(sel.x) == list(row["adapter_kb"]) and list(sel.y) == list(row[y.value])
+    assert "rank 8" in lab.children[4].value and "ci_low" in lab.children[4].value
+    lab.sliders["sparsity"].value = "0.5"                                # back to size and validation loss
+    assert (x.value, y.value) == ("disk_mb", "val_loss")
+    assert compress_lab(table, model="dense-12m").sliders["rank"].disabled     # no LoRA rows for dense-12m
+    lab.children[0].children[0].value = "encdec-4m"                    # LoRA rows only: their axes at once
+    assert x.value == "adapter_kb" and sum(len(t.x) for t in lab.figure.data if t.name == "LoRA") == 2
+
+
+def test_the_shipped_lora_table_has_intervals_over_seeds(lora_table):
+    from scipy import stats
+    runs = pd.DataFrame(json.loads(LORA_BENCH.read_text())["runs"])
+    for model in ("dense-4m", "encdec-4m"):
+        g = lora_table[lora_table.model == model]
+        assert {"zero-shot", "LoRA", "full fine-tuning"} <= set(g.method)
+        trained = g[g.method != "zero-shot"]
+        assert (trained.seeds >= 3).all()
+        lora, full = trained[trained.method == "LoRA"], trained[trained.method == "full fine-tuning"]
+        assert lora.trainable.max() < 0.1 * full.trainable.min() and lora.adapter_kb.max() < full.adapter_kb.min()
+        r = lora[lora.setting == "rank 2"].iloc[0]                       # the interval is Student's t over seeds
+        acc = runs[(runs.model == model) & (runs.task == r.task) & (runs["rank"] == 2)]["accuracy"].to_numpy()
+        lo, hi = stats.t.interval(0.95, len(acc) - 1, loc=acc.mean(), scale=acc.std(ddof=1) / np.sqrt(len(acc)))
+        assert (r[f"acc:{r.task}"], r.ci_low, r.ci_high) == pytest.approx((acc.mean(), lo, hi), abs=1e-5)
+
+
+def test_a_shipped_lora_run_recomputes_to_its_stored_accuracy():
+    """The benchmark cannot drift from the code: dense-4m, LoRA rank 2, seed 0 on topic/1, trained again here."""
+    from workbench.compress import adapt, merge
+    from workbench.scoring import label_logprobs, load_task, predictions
+    from workbench.scoring.builtin import builtin_task
+    data = json.loads(LORA_BENCH.read_text())
+    cfg = data["settings"]
+    stored = [r for r in data["runs"] if (r["model"], r["task"], r["rank"], r["seed"]) == ("dense-4m", "topic/1", 2, 0)]
+    model, tok = load_model("dense-4m")
+    tuned, _ = adapt(model, tok, builtin_task("topic", 1, n=cfg["train_n"], split="train"), "lora", rank=2,
+                     steps=cfg["steps"], batch_size=cfg["batch_size"], seed=0)
+    held = load_task("topic/1", n=cfg["eval_n"], seed=0)
+    rec = label_logprobs(merge(tuned), tok, held, channel=False)
+    acc = float((predictions(rec, ["acc"])["acc"] == np.asarray(held.golds)).mean())
+    assert acc == pytest.approx(stored[0]["accuracy"], abs=1.5 / cfg["eval_n"])     # one example may flip

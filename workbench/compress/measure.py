@@ -7,18 +7,24 @@
 - parameters: `params` (total), `nonzero`, `active` (per token: MoE counts top-k experts);
 - speed: `ms_per_token_1t`, `ms_per_token_2t`, greedy generation of `gen_tokens` tokens from a fixed prompt
   with 1 and 2 CPU threads, the median of `repeats` runs after one warm-up, divided by the tokens made;
+- memory: `peak_mb`, peak resident memory (RSS, MB = 1e6 bytes) while generating, above the runtime's own:
+  see `peak_memory_bytes` for the method;
 - quality: `val_loss` (mean token cross-entropy in nats on held-out documents of the family's mixture,
   evaluation split) and `val_ppl` = exp(val_loss); `well_formed` (story validator on sampled stories);
   `acc:<task>` for each held-out task (plain log-likelihood scoring, `acc`).
 `pareto_front(rows, x, y)` keeps the rows that no other row beats on both a cost and a quality.
-Here: `measure()`, `val_loss()`, `disk_bytes()`, `ms_per_token()`, `pareto_front()`.
+Here: `measure()`, `val_loss()`, `disk_bytes()`, `ms_per_token()`, `peak_memory_bytes()`, `pareto_front()`.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -102,6 +108,93 @@ def ms_per_token(model, tok, threads: int, gen_tokens: int = 32, repeats: int = 
         torch.set_num_threads(old)
 
 
+# Run in a fresh interpreter by peak_memory_bytes: rebuild the model on the meta device, assign the saved tensors
+# (no second copy), generate once, and print the RSS after the imports and the peak RSS while generating.
+_PEAK_CHILD = r"""
+import importlib, json, sys, threading
+import psutil, torch
+a = json.loads(sys.argv[2])
+torch.set_num_threads(1)
+if a["quantized"]:
+    import torchao  # noqa: F401  (registers its tensor types for torch.load(weights_only=True))
+cls = getattr(importlib.import_module(a["module"]), a["cls"])
+config = cls.config_class.from_dict(a["config"])
+proc = psutil.Process()
+base = proc.memory_info().rss
+saved = torch.load(sys.argv[1], weights_only=True, map_location="cpu")
+with torch.device("meta"):
+    model = cls._from_config(config)
+model.load_state_dict(saved["state"], assign=True, strict=True)
+mods = dict(model.named_modules())
+for name, t in saved["extra"].items():                 # non-persistent buffers (rotary frequencies)
+    owner, _, attr = name.rpartition(".")
+    mods[owner]._buffers[attr] = t
+del saved
+model.eval()
+x = torch.tensor([a["ids"]])
+kw = dict(max_new_tokens=a["n"], min_new_tokens=a["n"], do_sample=False, pad_token_id=a["pad"])
+try:                                                   # Linux: the kernel's high-water mark, reset here
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    kernel = True
+except OSError:
+    kernel = False
+peak, done = [proc.memory_info().rss], threading.Event()
+def sample():                                          # elsewhere: RSS sampled every millisecond
+    while not done.wait(0.001):
+        peak.append(proc.memory_info().rss)
+if not kernel:
+    threading.Thread(target=sample, daemon=True).start()
+with torch.no_grad():
+    model.generate(x, attention_mask=torch.ones_like(x), **kw)
+done.set()
+peak.append(proc.memory_info().rss)
+if kernel:
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+    peak.append(int(hwm.split()[1]) * 1024)
+print(json.dumps({"base": base, "peak": max(peak), "method": "VmHWM" if kernel else "psutil"}))
+"""
+
+
+def peak_memory_bytes(model, tok, gen_tokens: int = 32, prompt: str = PROMPT) -> int:
+    """Peak resident memory (bytes) of greedy generation of `gen_tokens` tokens after `prompt`, batch 1, one
+    thread, above the resident memory of the Python runtime with torch and transformers imported.
+
+    Method: the model's tensors (quantized ones as torchao stores them) are saved to a temporary file; a fresh
+    Python process imports torch, transformers (and torchao when needed), reads its RSS, loads the tensors into
+    the model's class built on the meta device (so no second copy is ever made), generates once, and reports
+    its peak RSS during the generation: on Linux the kernel's high-water mark (VmHWM after a reset through
+    /proc/self/clear_refs), elsewhere psutil's RSS sampled every millisecond in a thread. The result is the
+    weights as held in memory plus what generation allocates (activations, KV cache, dequantized temporaries),
+    measured the same way for every variant; a fresh process keeps memory freed earlier in this one out of it.
+    The child runs with glibc's mmap threshold fixed at its 128 KiB default (MALLOC_MMAP_THRESHOLD_): otherwise
+    glibc raises the threshold after the first large free and keeps freed temporaries (torchao dequantizes
+    weights per call) in its heap, so RSS would record the allocator's hoarding, not what the model needs (a
+    34 MB float32 model quantized to int8 measured 56 MB that way, 32 MB with the fixed threshold, 53 MB in
+    float32). About 16 MB of every result is the same for any model (modules generate() loads on first use,
+    thread and allocator start-up): compare differences between variants, not ratios.
+    Raises ValueError for a peft model with unmerged adapters (measure `merge(model)`), RuntimeError when the
+    child process fails (its error output attached)."""
+    if hasattr(model, "merge_and_unload"):
+        raise ValueError("peak_memory_bytes: this model has unmerged LoRA adapters; measure "
+                         "workbench.compress.merge(model), the plain model they fold into")
+    state = model.state_dict()
+    extra = {n: b for n, b in model.named_buffers() if n not in state}
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    args = {"module": type(model).__module__, "cls": type(model).__name__, "config": model.config.to_dict(),
+            "quantized": _is_quantized(model), "ids": tok(prompt)["input_ids"], "n": gen_tokens, "pad": pad}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "tensors.pt"
+        torch.save({"state": state, "extra": extra}, path)
+        del state, extra
+        done = subprocess.run([sys.executable, "-c", _PEAK_CHILD, str(path), json.dumps(args)], capture_output=True,
+                              text=True, timeout=600, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
+    if done.returncode != 0:
+        raise RuntimeError(f"peak_memory_bytes: the measuring process failed:\n{done.stderr[-2000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return int(out["peak"] - out["base"])
+
+
 def measure(model, tok, name: str, method: str = "original", setting: str = "", *, tasks=("feeling/1", "ending/1"),
             n_task: int = 120, n_val: int = 60, n_stories: int = 20, gen_tokens: int = 32, repeats: int = 5,
             threads=(1, 2), seed: int = 0) -> dict:
@@ -118,6 +211,7 @@ def measure(model, tok, name: str, method: str = "original", setting: str = "", 
            "nonzero": nonzero if not _is_quantized(model) else total}
     for t in threads:
         row[f"ms_per_token_{t}t"] = ms_per_token(model, tok, t, gen_tokens, repeats)
+    row["peak_mb"] = peak_memory_bytes(model, tok, gen_tokens) / 1e6
     texts = generate_corpus("mixed", n_val, seed=seed, split="eval").texts
     row["val_loss"] = val_loss(model, tok, texts)
     row["val_ppl"] = math.exp(row["val_loss"])
@@ -131,12 +225,14 @@ def measure(model, tok, name: str, method: str = "original", setting: str = "", 
 
 # costs and losses: lower is better; every other column (accuracy, well_formed) higher is better
 LOWER_IS_BETTER = {"disk_mb", "weights_mb", "params", "nonzero", "active", "ms_per_token_1t", "ms_per_token_2t",
-                   "val_loss", "val_ppl"}
+                   "peak_mb", "val_loss", "val_ppl", "trainable", "adapter_kb"}
 
 
 def pareto_front(df, x: str, y: str):
     """Rows of `df` not dominated on (x, y): no other row is at least as good on both and better on one
-    (lower is better for LOWER_IS_BETTER columns, higher otherwise). Sorted by x."""
+    (lower is better for LOWER_IS_BETTER columns, higher otherwise). Sorted by x. Rows without a value
+    for x or y (a LoRA row has no validation loss) are left out."""
+    df = df.dropna(subset=[x, y])
     sx = 1 if x in LOWER_IS_BETTER else -1
     sy = 1 if y in LOWER_IS_BETTER else -1
     a = df[[x, y]].to_numpy(dtype=float) * [sx, sy]

@@ -22,7 +22,12 @@ DENSE_VARIANTS = [("original", ""), ("magnitude", "0.3"), ("magnitude", "0.5"), 
 MOE_VARIANTS = [("original", ""), ("prune_experts", "0.25"), ("prune_experts", "0.5"),
                 ("prune_experts+recover", "0.5"), ("quantize", "int8-weight")]
 RECOVER = dict(steps=200, lr=3e-4, batch_size=16, seq_len=128, seed=0)   # recovery fine-tuning after pruning
+# the family's smaller members of the same architecture: the students a model could be replaced by (trained alone
+# by the family recipe; the table lists their measurements as method "smaller member" of the larger model)
+STUDENTS = {"dense-12m": ("dense-1m", "dense-4m"), "dense-4m": ("dense-1m",), "moe-12m": ("moe-1m", "moe-4m"),
+            "moe-4m": ("moe-1m",)}
 RESULTS = DATA_DIR / "compress" / "pareto.csv"
+LORA_RESULTS = DATA_DIR / "compress" / "lora.csv"           # bench/bench_lora.py --table
 
 
 def make_variant(model, tok, method: str, setting: str, calib: list[str], train_texts: list[str] | None = None):
@@ -65,5 +70,17 @@ def load_results(path: str | Path | None = None):
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: make it with `python bench/bench_compress.py --models "
                                 "dense-4m dense-12m moe-4m --table`")
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]).assign(
+        setting=lambda d: d["setting"].fillna("").astype(str))
+
+
+def load_lora_results(path: str | Path | None = None):
+    """The shipped LoRA / full fine-tuning rows (DataFrame: model, method, setting, task, trainable, adapter_kb,
+    acc:<task> as the mean over seeds, ci_low, ci_high, seeds). Raises FileNotFoundError naming the command
+    that makes the file when it is missing."""
+    import pandas as pd
+    path = Path(path) if path is not None else LORA_RESULTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: make it with `python bench/bench_lora.py --table`")
     return pd.read_csv(path, keep_default_na=False, na_values=[""]).assign(
         setting=lambda d: d["setting"].fillna("").astype(str))

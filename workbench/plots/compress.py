@@ -13,7 +13,9 @@ from .scoring import COLORS, _layout
 LABELS = {"disk_mb": "size on disk (MB)", "weights_mb": "weights in memory (MB)", "ms_per_token_1t":
           "CPU latency, 1 thread (ms per token)", "ms_per_token_2t": "CPU latency, 2 threads (ms per token)",
           "val_loss": "validation loss (nats per token)", "val_ppl": "validation perplexity",
-          "well_formed": "well-formed stories (share)", "nonzero": "non-zero parameters"}
+          "well_formed": "well-formed stories (share)", "nonzero": "non-zero parameters",
+          "peak_mb": "peak memory while generating (MB)", "trainable": "trained parameters",
+          "adapter_kb": "what fine-tuning adds on disk (kB)"}
 
 
 def pareto_chart(df, x: str = "disk_mb", y: str = "val_loss", title: str | None = None,
@@ -25,6 +27,7 @@ def pareto_chart(df, x: str = "disk_mb", y: str = "val_loss", title: str | None 
     for col in (x, y):
         if col not in df:
             raise KeyError(f"pareto_chart: no column {col!r}; the rows have {', '.join(map(str, df.columns))}")
+    df = df.dropna(subset=[x, y])                   # rows that lack a measure (LoRA has no val_loss) are not drawn
     fig = go.Figure()
     for k, (method, g) in enumerate(df.groupby("method", sort=False)):
         fig.add_scatter(x=g[x], y=g[y], mode="markers+text", name=method, text=g["setting"].astype(str),
