@@ -1,5 +1,6 @@
-"""Attention views that outlive the kernel: a figure with a slider over every layer and head, saved as one
-self-contained HTML file (the browser half, moving the slider with no server, is in tests/e2e)."""
+"""Attention views that outlive the kernel: the explorer saves its canvas view (default) or a plotly figure with
+a slider over every layer and head (kind="plotly") as one self-contained HTML file (the canvas file itself is
+tested in test_standalone_views.py; the browser half, moving a slider with no server, is in tests/e2e)."""
 import numpy as np
 import pytest
 
@@ -39,6 +40,18 @@ def test_saved_file_is_self_contained(rec, tmp_path):
 
 
 def test_explorer_saves_its_current_record(tiny_tok, tmp_path):
+    from workbench.widgets.canvas import from_f16
+    from workbench.widgets.standalone import read_state
     ex = AttentionExplorer(tiny_model("dense", tokenizer=tiny_tok), tiny_tok, TEXT, name="tiny")
-    path = ex.to_html(tmp_path / "explorer.html")
-    assert path.exists() and "layer 0 head 0 (tiny)" in path.read_text()
+    ex.layer.value, ex.norm.value = 1, "row max"
+    canvas = ex.to_html(tmp_path / "explorer.html")                  # the view, every layer and head, controls
+    state = read_state(canvas.read_text())
+    L, H, T = ex.rec.n_layers, ex.rec.n_heads, ex.rec.n_tokens
+    np.testing.assert_allclose(from_f16(state["weights"], (L, H, T, T)), ex.rec.weights, atol=1e-3)
+    assert (state["layer"], state["norm"]) == (1, "row max") and state["titles"]["attention L0 H0"] == \
+        "layer 0 head 0 (tiny)"
+    assert "Plotly.newPlot" not in canvas.read_text() and canvas.stat().st_size < 200_000   # no plotly.js
+    fig = ex.to_html(tmp_path / "explorer_plotly", kind="plotly")    # the older plotly slider figure
+    assert fig.suffix == ".html" and "layer 0 head 0 (tiny)" in fig.read_text() and "sliders" in fig.read_text()
+    with pytest.raises(ValueError, match="unknown kind 'svg'"):
+        ex.to_html(tmp_path / "x", kind="svg")

@@ -191,3 +191,8 @@ def _move_and_reload(page, lab):
     page.wait_for_function("([sel, old]) => document.querySelector(sel).toDataURL() !== old",
                            arg=[f"{ATT} canvas.wb-canvas", before], timeout=30_000)
     _expect_shown(page, ATT, "attention L0 H1", "layer 0 head 1 (tiny)")
+    for scope, name in [(ATT, "attention.html"), (TOK, "routing_tokens.html")]:      # "save HTML": a file the
+        page.locator(f"{scope} .wb-save-html-button").first.click()                   # kernel writes, its path shown
+        expect(page.locator(f"{scope} .wb-save-html").first).to_contain_text(f"saved {lab.root / name}",
+                                                                            timeout=30_000)
+        assert "Tom" in (lab.root / name).read_text(encoding="utf-8") or scope != ATT   # the current text

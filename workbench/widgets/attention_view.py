@@ -12,15 +12,20 @@ Past `max_tokens_full` tokens (512) or `max_bytes_full` bytes (32 MiB: e.g. 12 l
 18 MiB, x 512^2 is 74 MiB) the view switches to on-demand mode (`on_demand` True): only the current layer is sent,
 and Python sends the next one when the layer slider moves (one kernel round trip per layer change; heads, mean,
 normalisation and colours stay in the browser).
+`view.to_html(path)` saves the view as one HTML file that keeps its controls offline (`standalone`): every layer,
+even in on-demand mode, up to `standalone.HTML_MAX_BYTES` of payload.
 Not here: computing attention (`workbench.probes.attention`), static figures (`workbench.plots.attention`).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import anywidget
 import numpy as np
 import traitlets as T
 
 from ..plots.attention import NORMALIZATIONS, heatmap_title, heatmap_z
+from . import standalone
 from .canvas import CSS, MiB, colorscale_stops, esm, f16
 
 COLORSCALES = ("Viridis", "Blues", "Magma", "Cividis", "Greys")
@@ -112,10 +117,14 @@ class AttentionView(anywidget.AnyWidget):
             self.set_trait("head", head)
             self._send_blocks(blocks)
 
+    def _payload(self, blocks: list[int]) -> dict:
+        """The payload traits for `blocks` (layer ids): weights (B, H, T, T) and rollout (B, T, T), float16."""
+        return {"weights": f16(self.rec.weights[blocks]), "rollout": f16(self._rollout[blocks]),
+                "blocks": list(blocks)}
+
     def _send_blocks(self, blocks: list[int]) -> None:
-        self.set_trait("weights", f16(self.rec.weights[blocks]))
-        self.set_trait("rollout", f16(self._rollout[blocks]))
-        self.set_trait("blocks", list(blocks))
+        for name, value in self._payload(blocks).items():
+            self.set_trait(name, value)
 
     def _load_layer(self, change) -> None:
         """On-demand mode: send the layer the slider moved to (the browser shows "loading" until it arrives)."""
@@ -165,6 +174,29 @@ class AttentionView(anywidget.AnyWidget):
     def title(self) -> str:
         """The title above the map for the current controls, e.g. "layer 1 head 0 (tiny-dense)"."""
         return self.titles[self.shown()]
+
+    # ------------------------------------------------------------------ standalone HTML
+    def standalone_state(self, max_bytes: int = standalone.HTML_MAX_BYTES) -> dict:
+        """The state a standalone file holds: this view's traits with every layer's weights and rollout (also in
+        on-demand mode) and `on_demand` False. ValueError when nothing is shown yet, or when the payload
+        (2 * L * (H + 1) * T^2 bytes) is over `max_bytes`, naming the size and a token count that would fit."""
+        if self.rec is None:
+            raise ValueError("nothing to save: this view has no record yet (set_record(rec) or compute a text first)")
+        rec, full = self.rec, self.full_payload_bytes()
+        fits = int((max_bytes / (2 * rec.n_layers * (rec.n_heads + 1))) ** 0.5)
+        standalone.check_size(full, f"the attention of {rec.n_layers} layers x {rec.n_heads} heads x "
+                                    f"{rec.n_tokens}^2 tokens (float16, with the rollout)",
+                              f"shorten the text to at most {fits} tokens (e.g. max_tokens={fits})", max_bytes)
+        return standalone.view_state(self, **self._payload(list(range(rec.n_layers))), on_demand=False)
+
+    def to_html(self, path, max_bytes: int = standalone.HTML_MAX_BYTES) -> Path:
+        """Save this view as one self-contained HTML file (JavaScript, CSS and every layer and head inline, no
+        network, no kernel) whose controls work as here, starting from their current values. Returns the path
+        written (".html" added when missing). Size: about 4/3 of 2 * L * (H + 1) * T^2 bytes (4 x 4 x 128 tokens:
+        0.9 MB). ValueError when nothing is shown yet or past `max_bytes` of payload (see `standalone_state`)."""
+        state = self.standalone_state(max_bytes)
+        title = f"attention: {self.model_name}, {self.n_tokens} tokens, {self.n_layers} layers x {self.n_heads} heads"
+        return standalone.save_view(self, path, state, title)
 
 
 def _titles(rec, model_name: str) -> dict:

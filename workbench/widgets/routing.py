@@ -6,7 +6,8 @@ Here: `routing_explorer` (tokens coloured by expert; layer slider, top-1/top-k t
 browser once, and the controls redraw there (`routing_view`: TokenExpertView, FramesView): no Python runs
 on a control change, and a reloaded page shows what the controls say.
 Each returned box has `.view` (the anywidget; its control values are traits) and `.refresh(**controls)`, which
-sets controls from Python and shows a bad value's error inline (used by tests and bench/bench_routing.py).
+sets controls from Python and shows a bad value's error inline (used by tests and bench/bench_routing.py), and
+`.to_html(path)` (also a "save HTML" button): the view as one HTML file whose controls work offline, no kernel.
 Not here: statistics (`workbench.probes.routing`), figures for export (`workbench.plots.routing`).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..errors import describe_error
 from ..plots import routing as rplots
 from ..probes import routing as rprobes
 from .routing_view import FramesView, TokenExpertView, frame_key, heatmap_frame
+from .standalone import save_html_row
 
 
 def _error_box(err: Exception) -> widgets.HTML:
@@ -27,8 +29,10 @@ def _error_box(err: Exception) -> widgets.HTML:
                         f"{html.escape(describe_error(err))}</div>")
 
 
-def _box(view, css: str, check=None) -> widgets.VBox:
-    """VBox(view, error line) with `.view` and `.refresh(**controls)`; `check(values)` raises for bad values."""
+def _box(view, css: str, check=None, filename: str = "routing.html") -> widgets.VBox:
+    """VBox(view, error line, "save HTML" row) with `.view`, `.refresh(**controls)` and `.to_html(path)` (the view
+    as one offline HTML file; the button writes `filename` under the working directory unless another name is
+    typed); `check(values)` raises for bad values."""
     err = widgets.HTML()
 
     def refresh(**values):
@@ -44,9 +48,10 @@ def _box(view, css: str, check=None) -> widgets.VBox:
             err.value = ""
         except Exception as e:                       # shown inline: the kernel keeps working
             err.value = _error_box(e).value
-    box = widgets.VBox([view, err])
+    save = save_html_row(view.to_html, filename)
+    box = widgets.VBox([view, err, save])
     box.add_class(css)                               # stable hook for browser tests and styling
-    box.view, box.refresh = view, refresh
+    box.view, box.refresh, box.to_html, box.save = view, refresh, view.to_html, save
     return box
 
 
@@ -71,7 +76,7 @@ def routing_explorer(rec_or_model, tokenizer=None, text: str | None = None, widt
     try:
         rec = _record(rec_or_model, tokenizer, text)
         view = TokenExpertView.from_records([rec], width=width, max_tokens=max_tokens)
-        return _box(view, "wb-routing-explorer", _check_layer(rec))
+        return _box(view, "wb-routing-explorer", _check_layer(rec), "routing_tokens.html")
     except Exception as e:
         return _error_box(e)
 
@@ -111,7 +116,7 @@ def group_explorer(rec, key: str = "lang", groups=None) -> widgets.Widget:
             frames[frame_key(controls, values)] = heatmap_frame(build(**values))
         view = FramesView(controls=controls, frames=frames,
                           values={"layer": rec.n_layers - 1, "view": "similarity", "counts": False, "metric": "cosine"})
-        return _box(view, "wb-routing-groups", _check_layer(rec))
+        return _box(view, "wb-routing-groups", _check_layer(rec), "routing_groups.html")
     except Exception as e:
         return _error_box(e)
 
@@ -127,6 +132,6 @@ def checkpoint_replay(records, width: int = 16) -> widgets.Widget:
         sat = [rprobes.router_saturation(rec, final) for _, rec in records]    # also checks compatibility
         view = TokenExpertView.from_records([rec for _, rec in records], steps=[s for s, _ in records],
                                             saturation=sat, width=width)
-        return _box(view, "wb-routing-replay", _check_layer(final))
+        return _box(view, "wb-routing-replay", _check_layer(final), "routing_replay.html")
     except Exception as e:
         return _error_box(e)

@@ -3,6 +3,8 @@
 Here: `TokenExpertView` (tokens coloured by their expert; JavaScript in js/tokens.js) and `FramesView` (a heat map
 per combination of control values, precomputed: js/frames.js), plus `heatmap_frame` (a single-heatmap plotly
 figure -> a frame). Control values are synced traits (Python reads them; a reloaded page restores them).
+`view.to_html(path)` saves either view as one HTML file that keeps its controls offline (`standalone`; a
+TokenExpertView in on-demand mode exports every block, up to `standalone.HTML_MAX_BYTES`).
 
 Memory held by the browser, per view:
     TokenExpertView  C x L x T x (k x 3 + E x 2) bytes (experts uint8, gates and router scores float16),
@@ -16,12 +18,14 @@ Not here: computing routing (`workbench.probes.routing`), static figures (`workb
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import anywidget
 import numpy as np
 import traitlets as T
 
 from ..plots.routing import PALETTE, _tok
+from . import standalone
 from .canvas import CSS, MiB, rgb, esm, f16
 
 
@@ -81,7 +85,7 @@ class TokenExpertView(anywidget.AnyWidget):
         T_ = min(rec.n_tokens, max_tokens)
         self._records, self._T = records, T_
         full = len(records) * rec.n_layers * T_ * (3 * rec.top_k + 2 * rec.n_experts)
-        on_demand = full > self.max_bytes_full
+        on_demand, self._full_bytes = full > self.max_bytes_full, full
         with self.hold_sync():
             self.set_trait("tokens", [_tok(t) for t in rec.tokens[:T_]])
             self.set_trait("n_tokens", T_)
@@ -104,15 +108,20 @@ class TokenExpertView(anywidget.AnyWidget):
     def _block_id(self) -> int:
         return self.ckpt * self.n_layers + self.layer
 
-    def _send_blocks(self, ids: list[int]) -> None:
+    def _payload(self, ids: list[int]) -> dict:
+        """The payload traits for block `ids` (ckpt * n_layers + layer): topk, gates, scores, blocks."""
         T_, L = self._T, self.n_layers
         pick = [(self._records[i // L], i % L) for i in ids]
         topk = np.stack([r.topk[li, :T_] for r, li in pick])                  # (B, T, k)
-        self.set_trait("topk", np.ascontiguousarray(topk, dtype="u1" if self.expert_bytes == 1 else "<u2").tobytes())
-        self.set_trait("gates", f16(np.stack([r.weights[li, :T_] for r, li in pick])))
-        self.set_trait("scores", f16(np.stack([r.scores_of(r.logits[li, :T_]) for r, li in pick]))
-                       if self.score_name else b"")
-        self.set_trait("blocks", list(ids))
+        return {"topk": np.ascontiguousarray(topk, dtype="u1" if self.expert_bytes == 1 else "<u2").tobytes(),
+                "gates": f16(np.stack([r.weights[li, :T_] for r, li in pick])),           # (B, T, k)
+                "scores": f16(np.stack([r.scores_of(r.logits[li, :T_]) for r, li in pick]))  # (B, T, E)
+                if self.score_name else b"",
+                "blocks": list(ids)}
+
+    def _send_blocks(self, ids: list[int]) -> None:
+        for name, value in self._payload(ids).items():
+            self.set_trait(name, value)
 
     def _load_block(self, change) -> None:
         if self._records and self.on_demand and self._block_id() not in self.blocks:
@@ -151,6 +160,26 @@ class TokenExpertView(anywidget.AnyWidget):
     def title(self) -> str:
         """The title above the tokens for the current controls (as plots.routing.token_experts words it)."""
         return self.titles[self.shown()]
+
+    def standalone_state(self, max_bytes: int = standalone.HTML_MAX_BYTES) -> dict:
+        """The state a standalone file holds: this view's traits with every (checkpoint, layer) block, also in
+        on-demand mode. ValueError when there is no record, or past `max_bytes` of payload (naming the size)."""
+        if not self._records:
+            raise ValueError("nothing to save: this view has no routing record yet (from_records(...))")
+        n_blocks = len(self._records) * self.n_layers
+        standalone.check_size(self._full_bytes, f"the routing of {len(self._records)} checkpoint(s) x "
+                                                f"{self.n_layers} layers x {self._T} tokens x {self.n_experts} experts",
+                              "show fewer tokens (max_tokens=...) or fewer checkpoints", max_bytes)
+        return standalone.view_state(self, **self._payload(list(range(n_blocks))), on_demand=False)
+
+    def to_html(self, path, max_bytes: int = standalone.HTML_MAX_BYTES) -> Path:
+        """Save this view as one self-contained HTML file (JavaScript, CSS and every layer and checkpoint inline,
+        no network, no kernel) whose sliders and toggles work as here. Returns the path written (".html" added
+        when missing). Size: about 4/3 of C x L x T x (3k + 2E) bytes (see the module docstring). ValueError
+        when there is no record or past `max_bytes` of payload."""
+        state = self.standalone_state(max_bytes)
+        what = "routing through training" if self.mode == "replay" else "routing: tokens by expert"
+        return standalone.save_view(self, path, state, f"{what} ({self.n_layers} layers, {self.n_tokens} tokens)")
 
     def current_experts(self) -> np.ndarray:
         """(T, k shown) the experts drawn for the current controls (k shown = 1 for top="1" and in a replay)."""
@@ -224,3 +253,21 @@ class FramesView(anywidget.AnyWidget):
     def payload_bytes(self) -> int:
         """Bytes of the frames as JSON (what the browser receives)."""
         return len(json.dumps(self.frames))
+
+    def standalone_state(self, max_bytes: int = standalone.HTML_MAX_BYTES) -> dict:
+        """The state a standalone file holds (controls, values, every frame). ValueError when there are no frames
+        or past `max_bytes` of JSON (naming the size)."""
+        if not self.frames:
+            raise ValueError("nothing to save: this view has no frames")
+        state = standalone.view_state(self)
+        standalone.check_size(standalone.payload_size(state), f"{len(self.frames)} precomputed heat maps",
+                              "compute fewer control combinations", max_bytes)
+        return state
+
+    def to_html(self, path, max_bytes: int = standalone.HTML_MAX_BYTES) -> Path:
+        """Save this view as one self-contained HTML file (JavaScript, CSS and every frame inline, no network,
+        no kernel) whose controls switch frames as here. Returns the path written (".html" added when missing);
+        the file is about the size of the frames' JSON. ValueError as `standalone_state`."""
+        state = self.standalone_state(max_bytes)
+        title = self.frames.get(self.key(), {}).get("title", "")
+        return standalone.save_view(self, path, state, f"routing heat maps: {title}" if title else "routing heat maps")
