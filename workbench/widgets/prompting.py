@@ -6,20 +6,21 @@ style heat map and the best-style table follow (no model runs in those callbacks
 output). The preview shows, for one instance and style, the exact text the model sees, the model's greedy
 output and each metric from the table; "generate live" runs the model on this machine and shows its output
 beside the stored one. Changing the preview's style also rings that style on the line graph.
-The returned box has `.refresh()`, `.preview()`, `.run_live()` and the controls as attributes, for tests.
+The returned box has `.refresh()`, `.preview()`, `.run_live()`, the controls, and `.figure` / `.heatmap` (the
+figures shown now) as attributes, for tests. The figures are shown through `ipywidgets.Output`s
+(`figure_output.FigureOutput`), whose state is the figure itself, so a reloaded page shows what the controls say.
 """
 from __future__ import annotations
 
 import html
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from ..errors import describe_error
 from ..evaluation.metrics import METRICS, score_output
 from ..evaluation.summary import ASPECT_NAMES, aspect_scores, best_style
 from ..plots.prompting import style_heatmap, style_lines
-from .routing import _swap
+from .figure_output import FigureOutput
 
 
 def _error(where: str, err: Exception) -> str:
@@ -93,20 +94,16 @@ def prompt_lab(table, tasks=None, load=None, models=None, styles=None) -> widget
             heat = style_heatmap(scores, ss, ms, metric.value, f"{name}: model x style")
             return lines, heat, best_style(sub, aspect.value, metric.value)
 
-        lines0, heat0, _ = (go.Figure(), go.Figure(), None)
         set_entities()
-        lines0, heat0, _ = figures()
-        state = {"lines": lines0, "heat": heat0}
-        fw_lines, fw_heat = go.FigureWidget(lines0), go.FigureWidget(heat0)
+        out_lines, out_heat = FigureOutput(), FigureOutput()     # Outputs, not FigureWidgets: survive a reload
 
         def refresh(*_):
             try:
                 if not chosen(model_boxes) or not chosen(style_boxes):
                     raise ValueError("tick at least one model and one style")
                 lines, heat, table_best = figures()
-                _swap(fw_lines, lines, state["lines"])
-                _swap(fw_heat, heat, state["heat"])
-                state.update(lines=lines, heat=heat)
+                out_lines.show(lines)
+                out_heat.show(heat)
                 best.value = ("<b>Best style per model</b> (runner-up and the margin between them)"
                               + table_best.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0))
                 err.value = ""
@@ -173,20 +170,26 @@ def prompt_lab(table, tasks=None, load=None, models=None, styles=None) -> widget
                                                         layout=widgets.Layout(flex_flow="row wrap")),
             widgets.HTML("<b>styles</b>"), widgets.HBox(list(style_boxes.values()),
                                                         layout=widgets.Layout(flex_flow="row wrap"))])
-        box = widgets.VBox([widgets.HBox([aspect, entity, metric]), grid_boxes, err, fw_lines, fw_heat, best,
-                            widgets.HTML("<h4>Prompt preview</h4>"), widgets.HBox([task_pick, inst]),
-                            widgets.HBox([style_pick, model_pick, button]), prompt_box, output_box, live_box])
+        box = _LabBox([widgets.HBox([aspect, entity, metric]), grid_boxes, err, out_lines, out_heat, best,
+                       widgets.HTML("<h4>Prompt preview</h4>"), widgets.HBox([task_pick, inst]),
+                       widgets.HBox([style_pick, model_pick, button]), prompt_box, output_box, live_box])
         box.add_class("wb-prompt-lab")
         refresh()
         preview()
         box.refresh, box.preview, box.run_live = refresh, preview, run_live
-        box.figure, box.heatmap = fw_lines, fw_heat
+        box.figure_outputs = {"lines": out_lines, "heatmap": out_heat}
         box.controls = dict(aspect=aspect, entity=entity, metric=metric, task=task_pick, instance=inst,
                             style=style_pick, model=model_pick, models=model_boxes, styles=style_boxes)
         box.prompt, box.output, box.live = prompt_box, output_box, live_box
         return box
     except Exception as e:
         return widgets.HTML(_error("prompt-style lab", e))
+
+
+class _LabBox(widgets.VBox):
+    """The lab's box; `.figure` / `.heatmap` are the line graph and heat map shown now (go.Figure)."""
+    figure = property(lambda self: self.figure_outputs["lines"].figure)
+    heatmap = property(lambda self: self.figure_outputs["heatmap"].figure)
 
 
 def _load(name: str):

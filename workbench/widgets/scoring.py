@@ -6,7 +6,9 @@ scoring function, aggregation, the K x K "which examples flip" matrix between tw
 listed), per-example token surprisal under each label, and the premise-strength slider
 s = LL(y|x) - lambda * LL(y|premise). With `models` (name -> (model, tokenizer)), a "recompute" row lets
 the user change template, verbalizers and premises; that button is the only control that runs a model.
-Errors are shown inline; the kernel keeps working.
+Errors are shown inline; the kernel keeps working. The five figures are shown through `ipywidgets.Output`s
+(`figure_output.FigureOutput`) whose state is the figure itself, so a reloaded page shows what the controls say;
+`lab.acc_fig` ... `lab.lam_fig` are the figures shown now (go.Figure), `lab.acc_out` ... their Outputs.
 """
 from __future__ import annotations
 
@@ -14,22 +16,13 @@ import html
 
 import ipywidgets as widgets
 import numpy as np
-import plotly.graph_objects as go
-
 from ..errors import describe_error
 from ..plots import scoring as splots
 from ..scoring import functions as F
 from ..scoring import stats
+from .figure_output import FigureOutput
 
 LAMBDAS = np.round(np.linspace(0, 1.5, 31), 2)
-
-
-def _swap(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Replace a live FigureWidget's traces and layout with those of a freshly built figure."""
-    with fw.batch_update():
-        fw.data = []
-        fw.add_traces(list(fig.data))
-        fw.layout = fig.layout
 
 
 def _error(err: Exception) -> str:
@@ -70,8 +63,9 @@ class _Lab:
         self.lam = widgets.FloatSlider(description="λ", min=0.0, max=1.5, step=0.05, value=1.0)
         self.premise = dd("premise", ["domain", "generic", "bos"], "domain", "200px")
         self.err, self.flips, self.lam_text = widgets.HTML(), widgets.HTML(), widgets.HTML()
-        self.acc_fig, self.conf_fig = go.FigureWidget(), go.FigureWidget()
-        self.flip_fig, self.tok_fig, self.lam_fig = go.FigureWidget(), go.FigureWidget(), go.FigureWidget()
+        half = lambda: widgets.Layout(width="50%", min_width="0")  # noqa: E731  (side by side, fits 1366 px)
+        self.acc_out, self.conf_out = FigureOutput(layout=half()), FigureOutput(layout=half())
+        self.flip_out, self.tok_out, self.lam_out = FigureOutput(), FigureOutput(), FigureOutput()
         self._summaries: dict = {}
         self._curves: dict = {}
         for w, cb in [(self.model, self.refresh_all), (self.task, self.refresh_all), (self.how, self.refresh_all),
@@ -79,6 +73,13 @@ class _Lab:
                       (self.example, self.refresh_tokens), (self.lam, self.refresh_lambda),
                       (self.premise, self.refresh_lambda)]:
             w.observe(lambda change, cb=cb: self._safe(cb), names="value")
+
+    # the figures shown now (go.Figure; each lives in an Output whose state is the figure: survives a reload)
+    acc_fig = property(lambda self: self.acc_out.figure)
+    conf_fig = property(lambda self: self.conf_out.figure)
+    flip_fig = property(lambda self: self.flip_out.figure)
+    tok_fig = property(lambda self: self.tok_out.figure)
+    lam_fig = property(lambda self: self.lam_out.figure)
 
     @property
     def rec(self):
@@ -116,22 +117,22 @@ class _Lab:
 
     def refresh_function(self):
         s = self.summary()
-        _swap(self.acc_fig, splots.accuracy_bars(s, highlight=self.fn.value,
+        self.acc_out.show(splots.accuracy_bars(s, highlight=self.fn.value,
                                                  title=f"{self.rec.model_name} · {self.rec.task.name}"))
         p = F.predict(self.rec, self.fn.value, self.how.value)
         cm = stats.confusion_matrix(self.rec.golds, p, self.rec.task.n_classes)
-        _swap(self.conf_fig, splots.confusion_heatmap(cm, list(self.rec.task.classes),
+        self.conf_out.show(splots.confusion_heatmap(cm, list(self.rec.task.classes),
                                                       f"Confusion matrix · {self.fn.value}"))
 
     def refresh_flips(self):
         names = list(self.summary()["scoring"])
         preds = F.predictions(self.rec, names, self.how.value)
         fnames, counts = stats.flip_matrix(preds)
-        _swap(self.flip_fig, splots.flip_heatmap(fnames, counts, len(self.rec.golds)))
+        self.flip_out.show(splots.flip_heatmap(fnames, counts, len(self.rec.golds)))
         self.flips.value = flip_table(self.rec, self.a.value, self.b.value, self.how.value)
 
     def refresh_tokens(self):
-        _swap(self.tok_fig, splots.surprisal_strip(self.rec, self.example.value))
+        self.tok_out.show(splots.surprisal_strip(self.rec, self.example.value))
 
     def refresh_lambda(self):
         key = (self.model.value, self.task.value, self.how.value)
@@ -140,7 +141,7 @@ class _Lab:
                 self.rec, lam, p, self.how.value)) for lam in LAMBDAS]) for p in ("domain", "generic", "bos")}
         curves = self._curves[key]
         maj = np.bincount(self.rec.golds).max() / len(self.rec.golds)
-        _swap(self.lam_fig, splots.lambda_curve(LAMBDAS, curves, maj, current=self.lam.value))
+        self.lam_out.show(splots.lambda_curve(LAMBDAS, curves, maj, current=self.lam.value))
         acc = stats.accuracy(self.rec.golds, F.premise_strength(self.rec, self.lam.value, self.premise.value,
                                                                 self.how.value))
         self.lam_text.value = f"λ = {self.lam.value:.2f}, premise = {self.premise.value}: accuracy <b>{acc:.3f}</b>"
@@ -181,10 +182,10 @@ class _Lab:
         h = lambda s: widgets.HTML(f"<h4 style='margin:6px 0'>{s}</h4>")  # noqa: E731
         box = widgets.VBox([
             widgets.HBox([self.model, self.task, self.how]), self.err,
-            h("Scoring function"), self.fn, widgets.HBox([self.acc_fig, self.conf_fig]),
-            h("Which examples flip"), widgets.HBox([self.a, self.b]), self.flip_fig, self.flips,
-            h("Why: token surprisal under each label"), self.example, self.tok_fig,
-            h("Premise strength"), widgets.HBox([self.lam, self.premise]), self.lam_text, self.lam_fig,
+            h("Scoring function"), self.fn, widgets.HBox([self.acc_out, self.conf_out]),
+            h("Which examples flip"), widgets.HBox([self.a, self.b]), self.flip_out, self.flips,
+            h("Why: token surprisal under each label"), self.example, self.tok_out,
+            h("Premise strength"), widgets.HBox([self.lam, self.premise]), self.lam_text, self.lam_out,
             h("Template, verbalizers, premises"), self.recompute_row()])
         box.add_class("wb-scoring-lab")                  # stable hook for browser tests and styling
         box.lab = self
