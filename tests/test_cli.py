@@ -16,9 +16,11 @@ def test_all_subcommands_registered():
 
 def test_models_lists_every_preset(capsys):
     from workbench.config import PRESETS
+    from workbench.translation.models import MT_PRESETS
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()[1:]
-    assert [ln.split()[0] for ln in lines] == list(PRESETS)
+    assert [ln.split()[0] for ln in lines] == list(PRESETS) + list(MT_PRESETS)
+    assert "2.45M" in lines[-1] and "translation" in lines[-1]
 
 
 def test_console_script_reports_errors_cleanly(tmp_path):

@@ -307,6 +307,9 @@ def load_model(name_or_dir: str | Path = "tiny-dense", attn_implementation: str 
     trust = trust_remote_code is True
     kw = dict(local_files_only=local_only or Path(where).exists())
     config = from_pretrained(AutoConfig, where, trust_remote_code=trust, **kw)
+    if getattr(config, "model_type", "") == "nllb-moe":   # transformers 5.x runs only experts 0 and 1: fix first
+        from .translation.models import patch_nllb_moe_experts
+        patch_nllb_moe_experts()
     if getattr(config, "model_type", "") in ENCODER_ONLY:
         raise ValueError(f"{where} is an encoder-only model ({config.model_type}): it predicts masked tokens, not "
                          "the next one, so generation, causal attention maps and label scoring do not apply; use a "
@@ -366,4 +369,17 @@ def _cli_models(args) -> int:
         layers = f"{cfg.num_hidden_layers}+{cfg.num_hidden_layers}" if cfg.kind == "encdec" else cfg.num_hidden_layers
         print(f"{name:<12} {cfg.kind:<6} {layers:>6} {cfg.hidden_size:>6} {cfg.num_attention_heads:>5} "
               f"{cfg.intermediate_size:>5} {experts:>8} {total / 1e6:>9.2f}M {active / 1e6:>9.2f}M")
+    from .translation.models import MT_PRESETS, build_translation_model
+    from .translation.data import MT_LANGS
+    for name in MT_PRESETS:                 # translation presets: train them on a parallel corpus
+        with torch.device("meta"):
+            m = build_translation_model(name, vocab_size=2048 + len(MT_LANGS))
+        c = m.config
+        total = sum(p.numel() for p in m.parameters())
+        experts = f"2/{c.num_experts}" if c.model_type == "nllb-moe" else "-"
+        kind = "nllb" if c.model_type == "nllb-moe" else "m2m"
+        layers = f"{c.encoder_layers}+{c.decoder_layers}"
+        print(f"{name:<12} {kind:<6} {layers:>6} {c.d_model:>6} "
+              f"{c.encoder_attention_heads:>5} {c.encoder_ffn_dim:>5} {experts:>8} {total / 1e6:>9.2f}M "
+              f"{'':>10}  (translation: --corpus pairs.jsonl)")
     return 0

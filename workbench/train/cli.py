@@ -14,7 +14,8 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a preset on a corpus (plain progress lines; --json for a summary)")
     p.add_argument("--preset", help="model preset (see `workbench models`; default: dense-tiny, or with --resume "
                                     "the saved model)")
-    p.add_argument("--corpus", required=True, help="corpus directory, .txt or .jsonl file")
+    p.add_argument("--corpus", required=True, help="corpus directory, .txt or .jsonl file; for the translation presets "
+                                                    "(mt-dense, mt-moe) a .jsonl of {src_lang, tgt_lang, src, tgt} pairs")
     p.add_argument("--out", required=True, help="output directory: final model, checkpoints/, history; locked "
                                                  "while the run lasts; must be empty unless --resume or --overwrite")
     p.add_argument("--tokenizer", help="tokenizer directory (default: train a byte-level BPE on the corpus)")

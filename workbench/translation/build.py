@@ -183,8 +183,22 @@ def card_markdown(name: str, results: dict) -> str:
              "seen in training).",
              f"- Training: {run['steps']:,} steps of {rec['batch_size']} pairs, AdamW lr {rec['lr']}, one H200, "
              f"{run['train_s']:.0f} s; validation loss {run['val_loss']:.3f} nats per target token.",
-             "- Use: `workbench.translation.load_translation_model(\"" + name + "\")`, then `translate(model, tok, "
-             "\"The cat sat.\", \"en\", \"vel\")` (the target-language token is forced as NLLB does).", ""]
+             "- Scope: sentences of the workbench's story grammar (the corpora's sentences, e.g. \"Mia lost her "
+             "kite.\"), one sentence at a time, at most 128 tokens; other text gets fluent but wrong translations "
+             "(the vocabulary is the stories').",
+             "- Use: `model, tok = workbench.translation.load_translation_model(\"" + name + "\")`, then "
+             "`translate(model, tok, \"Mia lost her kite.\", \"en\", \"vel\")` (the target-language token is "
+             "forced as NLLB does).", "",
+             "With plain transformers (" + ("after `from workbench.translation.models import patch_nllb_moe_experts; "
+                                            "patch_nllb_moe_experts()`" if moe else "no workbench code needed") + "):",
+             "", "```python", "import torch", "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
+             f"model = AutoModelForSeq2SeqLM.from_pretrained(\"{name}\")",
+             f"tok = AutoTokenizer.from_pretrained(\"{name}\")",
+             "ids = [tok.convert_tokens_to_ids(\"__en__\")] + tok(\"Mia lost her kite.\", add_special_tokens=False)"
+             "[\"input_ids\"] + [tok.eos_token_id]",
+             "out = model.generate(input_ids=torch.tensor([ids]), forced_bos_token_id=tok.convert_tokens_to_ids("
+             "\"__vel__\"))   # generation_config: max_length 128",
+             "print(tok.decode(out[0], skip_special_tokens=True))", "```", ""]
     if moe:
         lines += ["**Load it through the workbench** (or call `workbench.translation.models.patch_nllb_moe_experts()` "
                   "first): transformers 5.x (up to at least 5.24) runs only experts 0 and 1 of every NLLB-MoE layer; "

@@ -22,6 +22,10 @@ class SourceTooLong(UserWarning):
     """A source sentence was cut to fit the model's context."""
 
 
+class SeveralSentences(UserWarning):
+    """A source holds several sentences: the models were trained on one sentence at a time."""
+
+
 def _check_sources(sources) -> list[str]:
     if isinstance(sources, str):
         sources = [sources]
@@ -40,7 +44,8 @@ def translate(model, tok, sources, src_lang: str, tgt_lang: str, num_beams: int 
     """Translations of `sources` (a string or a list of strings) from `src_lang` into `tgt_lang` (codes of MT_LANGS).
 
     Returns one string per source, in order. A source longer than the model's context (max_position_embeddings
-    tokens with its language token and EOS) is cut, with a SourceTooLong warning naming it. max_new_tokens
+    tokens with its language token and EOS) is cut, with a SourceTooLong warning naming it; a source of several
+    sentences gets a SeveralSentences warning (the models translate one sentence at a time). max_new_tokens
     defaults to 2 x the longest source + 8. ValueError: an unknown language code (the valid ones listed), an
     empty source, num_beams < 1, or a tokenizer without the language tokens."""
     for name, code in (("src_lang", src_lang), ("tgt_lang", tgt_lang)):
@@ -53,6 +58,12 @@ def translate(model, tok, sources, src_lang: str, tgt_lang: str, num_beams: int 
     check_mt_tokenizer(tok)
     ctx = int(getattr(model.config, "max_position_embeddings", 1024))
     src_id, tgt_id = tok.convert_tokens_to_ids(lang_token(src_lang)), tok.convert_tokens_to_ids(lang_token(tgt_lang))
+    from ..corpora.grammar import split_sentences
+    several = [i for i, s in enumerate(sources) if len(split_sentences(s)) > 1]
+    if several:
+        warnings.warn(f"source(s) {several[:5]} hold several sentences; the models translate one sentence at a time "
+                      "(they were trained on single sentences and may drop the rest): split them first, e.g. with "
+                      "workbench.corpora.grammar.split_sentences", SeveralSentences, stacklevel=2)
     rows = []
     for i, s in enumerate(sources):
         ids = tok(s, add_special_tokens=False)["input_ids"]
@@ -74,7 +85,8 @@ def translate(model, tok, sources, src_lang: str, tgt_lang: str, num_beams: int 
         x = x.to(device)
         new = max_new_tokens or min(ctx - 1, 2 * width + 8)
         gen = model.generate(input_ids=x, attention_mask=(x != tok.pad_token_id).long(), forced_bos_token_id=tgt_id,
-                             num_beams=num_beams, do_sample=False, max_new_tokens=new, pad_token_id=tok.pad_token_id,
+                             num_beams=num_beams, do_sample=False, max_new_tokens=new, max_length=None,
+                             pad_token_id=tok.pad_token_id,
                              eos_token_id=tok.eos_token_id, decoder_start_token_id=model.config.decoder_start_token_id)
         out += [t.strip() for t in tok.batch_decode(gen, skip_special_tokens=True)]
     model.train(was)

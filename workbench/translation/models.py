@@ -27,8 +27,8 @@ Here: `MT_PRESETS`, `mt_config()`, `build_translation_model()`, `routing_hooks()
 """
 from __future__ import annotations
 
+import logging
 import math
-import warnings
 
 import torch
 from transformers import (M2M100Config, M2M100ForConditionalGeneration, NllbMoeConfig,
@@ -98,7 +98,7 @@ def build_translation_model(preset: str = "mt-moe", tokenizer=None, seed: int | 
     model = cls(config)
     model.config._attn_implementation = "eager"
     model.generation_config.decoder_start_token_id = config.decoder_start_token_id
-    model.generation_config.max_length = None
+    model.generation_config.max_length = config.max_position_embeddings   # plain generate() stops within context
     return model
 
 
@@ -229,16 +229,16 @@ def nllb_experts_dispatch_ok(forward=None) -> bool:
 
 def patch_nllb_moe_experts() -> bool:
     """Install `_dispatch_forward` on NllbMoeExperts when the library's dispatch is wrong (see the module
-    docstring); returns True when the patch is in place. Warns once that a plain transformers load of an NLLB-MoE
-    needs it too."""
+    docstring); returns True when the patch is in place. Importing workbench.translation (or workbench.train, or
+    loading an NLLB-MoE with workbench.models.load_model) calls it; code outside the workbench that loads an
+    NLLB-MoE with plain transformers must call it first (the model cards say so)."""
     if _nllb.NllbMoeExperts.forward is _dispatch_forward:
         return True
     if nllb_experts_dispatch_ok():
         return False
     _nllb.NllbMoeExperts.forward = _dispatch_forward
-    warnings.warn("transformers' NllbMoeExperts runs only experts 0 and 1 in this version; the workbench installed "
-                  "the transformers 4.x dispatch (workbench.translation.models.patch_nllb_moe_experts). Outside the "
-                  "workbench, call that function before using an NLLB-MoE model.", stacklevel=2)
+    logging.getLogger(__name__).info("transformers' NllbMoeExperts runs only experts 0 and 1 in this version: "
+                                     "installed the transformers 4.x expert dispatch")
     return True
 
 
