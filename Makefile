@@ -8,7 +8,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 PYTEST_ARGS ?=
 
-.PHONY: lab test unit notebooks e2e venv browser models bench lock clean
+.PHONY: lab voila test unit notebooks e2e venv browser models bench lock clean
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ venv: $(STAMP)
 lab: $(STAMP)
 	$(OFFLINE) $(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --ip=127.0.0.1 --no-browser $(ROOT_FLAG) \
 		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
+## A notebook as a page under Voila (code hidden, widgets live), offline: make voila NB=notebooks/03_moe_routing.ipynb
+## (NB=notebooks, the default, lists them all; WB_FAST=1 for light mode; VOILA_ARGS=--show_tracebacks=True shows a
+## failing cell's traceback). Kernels of closed tabs are shut down after 10 idle minutes.
+NB ?= notebooks
+VOILA_PORT ?= 8866
+VOILA_ARGS ?=
+voila: $(STAMP)
+	$(OFFLINE) $(VENV)/bin/voila $(NB) --no-browser --Voila.ip=127.0.0.1 --port=$(VOILA_PORT) \
+		--MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60 $(VOILA_ARGS)
 
 ## Run the whole test suite: unit tests, every notebook under nbval (small sizes), real-browser tests.
 test: $(STAMP) browser

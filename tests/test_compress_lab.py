@@ -80,6 +80,17 @@ def test_sliders_ring_and_list_without_running_a_model(table):
     assert "dense-12m" in lab.figure.layout.title.text and "original" in lab.children[4].value
 
 
+def test_the_figure_state_follows_the_sliders(table):
+    """A view built later (a Voilà page, a reloaded tab) draws the FigureWidget's synced state: it must ring
+    what the sliders say, not what the lab first showed."""
+    lab = compress_lab(table, model="dense-4m")
+    lab.sliders["sparsity"].value, lab.sliders["bits"].value = "0.5", "8"
+    shown = [t for t in lab.figure.data if t.name == "selected"][0]
+    state = [t for t in lab.figure._widget_data if t.get("name") == "selected"][0]
+    assert len(shown.x) == 2 and sorted(state["x"]) == sorted(shown.x)
+    assert lab.figure._widget_layout["title"]["text"] == lab.figure.layout.title.text
+
+
 def test_the_live_row_prunes_measures_and_shows_stories_side_by_side(table, tiny_dense, tiny_tok):
     lab = compress_lab(table, model="dense-4m", load=lambda name: (tiny_dense, tiny_tok))
     lab.run_live(0.4)

@@ -48,3 +48,20 @@ def test_live_panel_updates_and_stop_button_ends_cleanly():
     assert r.stopped_early and "Stop button" in r.stop_reason and len(r.history) == 4
     assert list(panel.loss_fig.data[0].x) == [1, 2, 3, 4] and panel.bar.value == 4
     assert "stopped" in panel.status.value and panel.stop_button.disabled
+
+
+def test_live_panel_keeps_its_figures_synced_state():
+    """A view created after the run (a Voilà page, a reloaded tab) draws from the FigureWidgets' synced state,
+    not from the one-off update messages: that state holds the curves and titles the panel shows."""
+    from workbench.widgets.training import TrainingPanel
+    panel = TrainingPanel("moe", display_now=False, min_interval_s=0)
+    assert panel.loss_fig._widget_layout["title"]["text"] == "moe: loss"      # before any step
+    r = panel.run("moe-nano", TEXTS, tokenizer=tiny_tokenizer(), **KW)
+    data = panel.loss_fig._widget_data
+    assert list(data[0]["x"]) == r.history["step"].tolist()
+    assert list(data[0]["y"]) == pytest.approx(r.history["lm_loss"].tolist())
+    assert list(data[1]["x"]) == r.evals["step"].tolist()
+    heat, lines = panel._moe_figs
+    assert np.asarray(heat._widget_data[0]["z"]).shape == (2, 4)                 # layers x experts
+    assert len(lines._widget_data) == 4 and len(lines._widget_data[0]["x"]) == len(r.history)
+    assert lines._widget_layout["title"]["text"].startswith("router entropy")

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 
 from ..errors import describe_error
 from ..plots.compress import LABELS, pareto_chart
+from .figure_state import keep_state
 
 COSTS = ["disk_mb", "weights_mb", "peak_mb", "ms_per_token_1t", "ms_per_token_2t", "nonzero", "adapter_kb",
          "trainable"]
@@ -44,6 +45,7 @@ def _show(fw: go.FigureWidget, fig: go.Figure) -> None:
             fw.data = []
             fw.add_traces(list(fig.data))
         fw.layout = fig.layout
+    keep_state(fw)                        # what a Voilà page or a reloaded tab draws (see figure_state)
 
 
 def _error(where: str, err: Exception) -> str:

@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from ..errors import describe_error
 from ..train.history import DEAD_SHARE
 from ..train import Callback, train
+from .figure_state import keep_state
 from .stop import StopButton
 
 MAX_POINTS = 1500   # points per trace sent to the browser; older steps are thinned
@@ -51,6 +52,7 @@ class TrainingPanel:
         self.loss_fig.add_scatter(name="validation", mode="lines+markers")
         self.loss_fig.update_layout(title=f"{title}: loss", height=300, xaxis_title="step",
                                     yaxis_title="cross-entropy", margin=dict(l=50, r=20, t=40, b=40))
+        keep_state(self.loss_fig)
         self.routing_box = W.VBox([])
         self.alarm = W.HTML("")
         self.widget = W.VBox([W.HBox([self.bar, self.stop_button]), self.status, self.loss_fig,
@@ -130,6 +132,8 @@ class TrainingPanel:
             self.loss_fig.data[1].y = [e["val_loss"] for e in state.evals]
         if state.is_moe and state.history:
             self._draw_routing(state)
+        for fig in (self.loss_fig, *(self._moe_figs or ())):
+            keep_state(fig)                                # what a Voilà page or a reloaded tab draws
 
     def _draw_routing(self, state):
         last = state.history[-1]
