@@ -69,19 +69,7 @@ class TokenData:
         world (shape (b, seq_len)); the ranks' shards together are the single-process batch. ValueError when
         batch_size does not split evenly.
         """
-        rank, world = shard
-        if batch_size % world or not 0 <= rank < world:
-            raise ValueError(f"batch_size={batch_size} must split evenly among {world} processes (rank {rank}): "
-                             f"use a multiple of {world}")
-        part = batch_size // world
-        first = (step * grad_accum + micro) * batch_size + rank * part
-        idx = np.arange(first, first + part)
-        n = self.n_windows
-        epochs, pos = idx // n, idx % n
-        windows = np.empty(part, dtype=np.int64)
-        for e in np.unique(epochs):
-            perm = _permutation(n, seed, int(e))
-            windows[epochs == e] = perm[pos[epochs == e]]
+        windows = batch_indices(self.n_windows, step, micro, batch_size, grad_accum, seed, shard)
         return self._gather(self.train, torch.from_numpy(windows) * self.seq_len)
 
     def val_batches(self, batch_size: int, max_batches: int):
@@ -97,6 +85,25 @@ class TokenData:
         idx = starts[:, None] + torch.arange(t + 1)
         w = stream[idx]
         return w[:, :-1], w[:, 1:]
+
+
+def batch_indices(n: int, step: int, micro: int, batch_size: int, grad_accum: int, seed: int,
+                  shard: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """(batch_size / world,) int64 indices into n training items for micro-batch `micro` of step `step`: sample
+    i = (step * grad_accum + micro) * batch_size + j of a per-epoch permutation seeded by (seed, epoch), this rank's
+    rows of it (TokenData windows, translation PairData pairs). ValueError when batch_size does not split evenly."""
+    rank, world = shard
+    if batch_size % world or not 0 <= rank < world:
+        raise ValueError(f"batch_size={batch_size} must split evenly among {world} processes (rank {rank}): "
+                         f"use a multiple of {world}")
+    part = batch_size // world
+    first = (step * grad_accum + micro) * batch_size + rank * part
+    idx = np.arange(first, first + part)
+    epochs, pos = idx // n, idx % n
+    out = np.empty(part, dtype=np.int64)
+    for e in np.unique(epochs):
+        out[epochs == e] = _permutation(n, seed, int(e))[pos[epochs == e]]
+    return out
 
 
 _PERM_CACHE: dict = {}

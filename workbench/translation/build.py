@@ -192,8 +192,8 @@ def card_markdown(name: str, results: dict) -> str:
              "With plain transformers (" + ("after `from workbench.translation.models import patch_nllb_moe_experts; "
                                             "patch_nllb_moe_experts()`" if moe else "no workbench code needed") + "):",
              "", "```python", "import torch", "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
-             f"model = AutoModelForSeq2SeqLM.from_pretrained(\"{name}\")",
-             f"tok = AutoTokenizer.from_pretrained(\"{name}\")",
+             f"model = AutoModelForSeq2SeqLM.from_pretrained(\"{name}\", trust_remote_code=False)",
+             f"tok = AutoTokenizer.from_pretrained(\"{name}\", trust_remote_code=False)",
              "ids = [tok.convert_tokens_to_ids(\"__en__\")] + tok(\"Mia lost her kite.\", add_special_tokens=False)"
              "[\"input_ids\"] + [tok.eos_token_id]",
              "out = model.generate(input_ids=torch.tensor([ids]), forced_bos_token_id=tok.convert_tokens_to_ids("

@@ -156,17 +156,9 @@ class PairData:
               shard: tuple[int, int] = (0, 1)):
         """Micro-batch `micro` of step `step`: example i = (step * grad_accum + micro) * batch_size + j of a
         per-epoch permutation seeded by (seed, epoch), as TokenData; `shard` = (rank, world) takes this rank's rows."""
-        from ..train.data import _permutation
-        rank, world = shard
-        if batch_size % world:
-            raise ValueError(f"batch_size={batch_size} must split evenly among {world} processes: use a multiple "
-                             f"of {world}")
-        part = batch_size // world
-        first = (step * grad_accum + micro) * batch_size + rank * part
-        idx = np.arange(first, first + part)
-        n = self.n_windows
-        rows = [self.train[int(_permutation(n, seed, int(i // n))[i % n])] for i in idx]
-        return self._rows(rows)
+        from ..train.data import batch_indices
+        idx = batch_indices(self.n_windows, step, micro, batch_size, grad_accum, seed, shard)
+        return self._rows([self.train[int(i)] for i in idx])
 
     def val_batches(self, batch_size: int, max_batches: int):
         """Deterministic validation batches from the start of the validation pairs."""
