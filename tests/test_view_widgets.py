@@ -53,7 +53,7 @@ def test_attention_payload_is_every_layer_and_head(rec):
     np.testing.assert_allclose(from_f16(v.weights, (L, H, T, T)), rec.weights, atol=F16_TOL)
     np.testing.assert_allclose(from_f16(v.rollout, (L, T, T)), attention_rollout(rec.weights), atol=F16_TOL)
     assert v.payload_bytes() == v.full_payload_bytes() == 2 * L * (H + 1) * T * T
-    assert len(v.titles) == L * (H + 2) and v.title() == f"layer 0 head 0 ({rec.model_name})"
+    assert len(v.titles) == L * (2 * H + 3) and v.title() == f"layer 0 head 0 ({rec.model_name})"
     assert v.tokens == list(rec.tokens)
     assert len(b"".join(bytes(b) for b in _strict_json(v))) == v.payload_bytes()     # bytes travel as buffers
 

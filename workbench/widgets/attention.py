@@ -2,8 +2,9 @@
 
 Here: `AttentionExplorer` / `attention_explorer()`. The forward pass runs once per (model, text, generation)
 and is cached; its attention (every layer and head) and rollout go to the browser once, in an `AttentionView`
-(`attention_view.py`), whose layer/head/mean/view/normalisation/colour controls redraw in the page with no
-kernel round trip (past 512 tokens or 32 MiB the view fetches one layer at a time; see AttentionView).
+(`attention_view.py`), which shows them as a heat map, the rollout, the model grid or the head view; its
+layer/head/mean/view/normalisation/colour and head-view (heads, threshold, query, hover) controls redraw in the
+page with no kernel round trip (past 512 tokens or 32 MiB the view fetches one layer at a time; see AttentionView).
 `explorer.layer.value` etc. still read and set those controls. Python runs only to compute: a new text, model
 or generation, or an attribution. Errors and warnings are shown inside the widget. "save HTML" (or
 `explorer.to_html(path)`) writes the view with its controls as one file that works offline (`standalone`).
@@ -44,7 +45,8 @@ def _html_msg(kind: str, text: str) -> str:
 
 class AttentionExplorer:
     """Text/model controls around one cached AttentionRecord and its AttentionView; `widget` is what a notebook
-    shows. `layer`, `head`, `mean`, `view`, `norm`, `cmap` are TraitControls of the view (`.value` get/set)."""
+    shows. `layer`, `head`, `mean`, `view`, `norm`, `cmap`, and the head view's `heads`, `threshold` and `query`
+    are TraitControls of the view (`.value` get/set)."""
 
     def __init__(self, model=None, tok=None, text: str | None = None, name: str = "model",
                  max_tokens: int = 128, models: dict | None = None, note: str = ""):
@@ -79,6 +81,9 @@ class AttentionExplorer:
         self.view = TraitControl(self.heat, "view", options=VIEWS)
         self.norm = TraitControl(self.heat, "norm", options=tuple(plots.NORMALIZATIONS))
         self.cmap = TraitControl(self.heat, "colorscale", options=COLORSCALES)
+        self.heads = TraitControl(self.heat, "heads")
+        self.threshold = TraitControl(self.heat, "threshold")
+        self.query = TraitControl(self.heat, "query", lambda: self.heat.n_tokens - 1)
         self.target = W.Dropdown(options=[], description="target")
         self.method = W.Dropdown(options=METHODS, value=METHODS[0], description="method")
         self.explain = W.Button(description="attribute")
@@ -166,8 +171,9 @@ class AttentionExplorer:
         """Save the current record as one self-contained HTML file that works offline, with no kernel; returns
         the path written (".html" added when missing).
 
-        kind="canvas" (default): the heat map view with all its controls (layer, head, mean, rollout, norm,
-        colours) and every layer and head inline, starting at the current controls (`AttentionView.to_html`;
+        kind="canvas" (default): the view with all its controls (heat map, rollout, grid and head view; layer,
+        head, mean, norm, colours, heads, threshold, query) and every layer and head inline, starting at the current
+        controls (`AttentionView.to_html`;
         about 0.9 MB for 4 layers x 4 heads x 128 tokens; ValueError past `max_bytes` of payload, naming the
         size and a token count that fits). kind="plotly": the older plotly figure with one slider over every
         (layer, head) pair, plotly.js inline (`plots.attention_slider` + `plots.export.save_html`, about 5 MB).

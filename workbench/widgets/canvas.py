@@ -3,7 +3,7 @@
 A canvas view gets all the data of the current input once, as traits (compact: float16 or uint8 bytes), and its
 sliders, dropdowns and toggles run in the browser: a control change is a redraw in the page, not a kernel round
 trip. The control values are synced traits, so Python reads them and a reloaded page restores them.
-Here: `esm()` (common.js + a view's file, one ES module), `CSS`, `f16()` / `from_f16()` (float16 payloads),
+Here: `esm()` (common.js + a view's files, one ES module), `CSS`, `f16()` / `from_f16()` (float16 payloads),
 `colorscale_stops()`, `rgb()`, `TraitControl` (`.value` access to a view's trait, for code written for ipywidgets).
 Not here: the views (`attention_view`, `routing_view`), figures for export (`workbench.plots`).
 """
@@ -20,9 +20,10 @@ MiB = 1 << 20
 
 
 @lru_cache(maxsize=None)
-def esm(name: str) -> str:
-    """The ES module of one view: the shared helpers (js/common.js) followed by js/<name>.js."""
-    return (JS / "common.js").read_text(encoding="utf-8") + "\n" + (JS / f"{name}.js").read_text(encoding="utf-8")
+def esm(*names: str) -> str:
+    """The ES module of one view: the shared helpers (js/common.js) followed by js/<name>.js for each name, in
+    order (the last one holds the view's `render` and its `export default`). FileNotFoundError for a missing file."""
+    return "\n".join((JS / f"{n}.js").read_text(encoding="utf-8") for n in ("common", *names))
 
 
 def f16(a) -> bytes:

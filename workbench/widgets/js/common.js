@@ -1,7 +1,8 @@
 // Shared helpers of the workbench canvas views (anywidget ESM, no imports, no network).
 // workbench/widgets/canvas.py puts this file before each view's own code, so the names below are in scope there.
 // Here: payload decoding (wbBytes, wbF16), colour tables (wbLut), the heat map on a <canvas> with labels, colour bar
-// and hover (wbHeatmap), controls bound to model traits (wbControls), the view's frame (wbRoot, wbText).
+// and hover (wbHeatmap), controls bound to model traits (wbControls), the view's frame (wbRoot, wbText), the colour
+// bar (wbColorbar).
 
 let WB_F16_TABLE = null;
 
@@ -187,41 +188,49 @@ function wbHeatmap(parts) {
     ctx.rotate(-Math.PI / 2);
     ctx.fillText(o.ytitle || "", 0, 0);
     ctx.restore();
-    // colour bar
-    const bx = x0 + W + 14, bh = Math.max(60, Math.min(H, 300));
-    for (let i = 0; i < bh; i++) {
-      const k = Math.round(255 * (1 - i / (bh - 1)));
-      ctx.fillStyle = `rgb(${o.lut[3 * k]},${o.lut[3 * k + 1]},${o.lut[3 * k + 2]})`;
-      ctx.fillRect(bx, y0 + i, 12, 1);
-    }
-    ctx.fillStyle = "#333";
-    ctx.textAlign = "left";
-    const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
-    ctx.fillText(fmt(o.zmax), bx + 16, y0 + 5);
-    ctx.fillText(fmt((o.zmin + o.zmax) / 2), bx + 16, y0 + bh / 2);
-    ctx.fillText(fmt(o.zmin), bx + 16, y0 + bh - 5);
-    ctx.fillText(o.cbtitle || "", bx, y0 + bh + 14);
+    wbColorbar(ctx, o.lut, o.zmin, o.zmax, o.cbtitle, x0 + W + 14, y0, Math.max(60, Math.min(H, 300)));
     g = { x0, y0, cw, ch, rows: o.rows, cols: o.cols, hover: o.hover };
     canvas.dataset.frame = String(Number(canvas.dataset.frame) + 1);
   }
-  return { draw };
+  // forget(): another picture now owns the canvas (its hover is not this heat map's)
+  return { draw, forget: () => { g = null; } };
+}
+
+function wbColorbar(ctx, lut, zmin, zmax, title, bx, y0, bh) {
+  // a vertical colour bar at (bx, y0), bh pixels tall, with its top, middle and bottom values and a title below
+  for (let i = 0; i < bh; i++) {
+    const k = Math.round(255 * (1 - i / (bh - 1)));
+    ctx.fillStyle = `rgb(${lut[3 * k]},${lut[3 * k + 1]},${lut[3 * k + 2]})`;
+    ctx.fillRect(bx, y0 + i, 12, 1);
+  }
+  ctx.font = "11px sans-serif";
+  ctx.textBaseline = "middle";
+  ctx.fillStyle = "#333";
+  ctx.textAlign = "left";
+  const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
+  ctx.fillText(fmt(zmax), bx + 16, y0 + 5);
+  ctx.fillText(fmt((zmin + zmax) / 2), bx + 16, y0 + bh / 2);
+  ctx.fillText(fmt(zmin), bx + 16, y0 + bh - 5);
+  ctx.fillText(title || "", bx, y0 + bh + 14);
 }
 
 function wbControls(parent, specs, get, set) {
   // Controls in the browser, bound to model values: get(name), set(name, value) (set also saves to the kernel).
-  // spec: {name, kind: "slider" | "toggle" | "select" | "check", label, min(), max(), options() -> [[label, v]],
-  //        readout(v) -> text, visible()}. Returns {refresh()} to show the model's values (after any change).
+  // spec: {name, kind: "slider" | "toggle" | "select" | "check" | "multi", label, min(), max(), step (sliders,
+  //        default 1), options() -> [[label, v]], colors() -> CSS colours of the options (multi), readout(v) -> text,
+  //        visible()}. "multi" is a row of toggles whose value is the sorted list of the options switched on
+  //        (double-click: only that one). Returns {refresh()} to show the model's values (after any change).
   const items = [];
   let row = wbEl("div", "wb-row", parent);
   for (const s of specs) {
     if (s.kind === "break") { row = wbEl("div", "wb-row", parent); continue; }
-    const wrap = wbEl(s.kind === "toggle" ? "div" : "label", "wb-ctl wb-ctl-" + s.kind, row);
+    const wrap = wbEl(s.kind === "toggle" || s.kind === "multi" ? "div" : "label", "wb-ctl wb-ctl-" + s.kind, row);
     if (s.kind !== "check") wbEl("span", "wb-label", wrap, s.label);
     let input = null, readout = null, buttons = [];
     if (s.kind === "slider") {
       input = wbEl("input", "", wrap);
       input.type = "range";
-      input.step = "1";
+      input.step = String(s.step || 1);
       readout = wbEl("span", "wb-readout", wrap);
       input.addEventListener("input", () => set(s.name, Number(input.value)));
     } else if (s.kind === "select") {
@@ -261,13 +270,27 @@ function wbControls(parent, specs, get, set) {
               b.type = "button";
               b.dataset.control = s.name;
               b.dataset.value = JSON.stringify(value);
-              b.addEventListener("click", (e) => { e.preventDefault(); set(s.name, s.options()[i][1]); });
+              if (s.kind === "multi") {
+                const color = s.colors ? s.colors()[i] : null;
+                if (color) b.style.boxShadow = `inset 0 -4px 0 ${color}`;
+                b.addEventListener("click", (e) => {
+                  e.preventDefault();
+                  const cur = get(s.name) || [], val = s.options()[i][1];
+                  set(s.name, cur.includes(val) ? cur.filter((x) => x !== val) : [...cur, val].sort((a, c) => a - c));
+                });
+                b.addEventListener("dblclick", (e) => { e.preventDefault(); set(s.name, [s.options()[i][1]]); });
+              } else {
+                b.addEventListener("click", (e) => { e.preventDefault(); set(s.name, s.options()[i][1]); });
+              }
               return b;
             });
           }
         }
         const i = opts.findIndex((o) => JSON.stringify(o[1]) === JSON.stringify(v));
         if (s.kind === "select") it.input.selectedIndex = i;
+        else if (s.kind === "multi") {
+          it.buttons.forEach((b, j) => b.classList.toggle("wb-active", (v || []).includes(opts[j][1])));
+        }
         else it.buttons.forEach((b, j) => b.classList.toggle("wb-active", j === i));
       }
     }
