@@ -1,5 +1,7 @@
-"""Notebook 02 in a real browser: it runs, the explorer renders, and moving the layer slider redraws the heat map
-(in the page: the explorer's heat map is a canvas view; tests/e2e/test_view_browser.py covers reloads)."""
+"""Notebook 02 in a real browser: it runs, the model grid and the head view render as canvas views, the explorer
+renders, and moving the layer slider redraws the heat map (in the page: the explorer's heat map is a canvas view;
+tests/e2e/test_view_browser.py covers reloads, test_attention_modes_browser.py the grid's and head view's controls)."""
+import re
 import time
 
 import pytest
@@ -30,6 +32,10 @@ def _run_and_move_slider(page, lab):
     explorer = page.locator(EXPLORER)
     expect(explorer).to_have_count(1, timeout=60_000)
     assert page.locator(".js-plotly-plot").count() >= 10                       # the static figures rendered too
+    views = page.locator(".wb-attention-view canvas.wb-canvas")                # the grid, the head view, the explorer
+    expect(views).to_have_count(3, timeout=60_000)
+    expect(views.nth(0)).to_have_attribute("data-shown", "grid L0 H0", timeout=60_000)
+    expect(views.nth(1)).to_have_attribute("data-shown", re.compile(r"^head view L\d H0,1,2,3 q\d+ t5$"))
     canvas = explorer.locator("canvas.wb-canvas")
     canvas.scroll_into_view_if_needed()
     title = explorer.locator(".wb-title")
@@ -42,7 +48,7 @@ def _run_and_move_slider(page, lab):
     expect(title).to_contain_text("layer 1 head 0")
     assert canvas.evaluate("c => c.toDataURL()") != before
     save_screenshot(page, "02_explorer_after", element=explorer)
-    summary = page.locator(".js-plotly-plot").nth(2)                           # the head-summary chart
+    summary = page.locator(".js-plotly-plot").nth(1)                           # the head-summary chart
     summary.scroll_into_view_if_needed()
     save_screenshot(page, "02_head_summary", element=summary)
     save_screenshot(page, "02_page")
