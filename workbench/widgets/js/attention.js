@@ -109,6 +109,7 @@ function render({ model, el }) {
     parts.note.textContent = !onDemand ? ""
       : view === "grid" ? `long input (${T} tokens): the grid shows the layer the kernel sent (move the layer slider)`
         : `long input (${T} tokens): one layer at a time is sent by the kernel`;
+    if (view === "head view" && !get("heads").length) parts.note.textContent = "no head selected: switch one on above";
     parts.canvas.style.cursor = view === "grid" || view === "head view" ? "pointer" : "";
     if (view === "grid") drawGrid(T, nh);
     else if (view === "head view") drawLines(T, nh, b);
