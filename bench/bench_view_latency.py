@@ -2,19 +2,24 @@
 
 JupyterLab (the e2e harness, tests/e2e/harness.py) + Playwright + Debian Chromium. A throwaway notebook shows the
 attention explorer (tiny 4-layer x 4-head model), the routing token -> expert explorer (tiny 4-layer, 8-expert
-MoE), the group heat map and the checkpoint replay on a 128-token input. For each view the script focuses a slider
-and presses ArrowRight/ArrowLeft `--moves` times; one move is timed in the page from the keydown event
+MoE), the group heat map and the checkpoint replay on a 128-token input (control set "views"), and the attention
+view's model grid and head view on the same 128 tokens ("modes"; "modes-plotly" is the same controls wired the
+ipywidgets way, a Python callback redisplaying plots.model_grid / plots.head_view in an Output). For each control
+the script presses ArrowRight/ArrowLeft on it `--moves` times (a select: picks the other option; hover: moves the
+mouse to the next token); one move is timed in the page from the keydown (input, mousemove) event
 (`event.timeStamp`; the old ipywidgets slider has no `input` event, the canvas view's range input fires its `input`
 in the same task) to the repaint after the view changed: a MutationObserver waits until the view's title names the
-new layer/head AND its picture changed (the plotly `.hm image` href, or the canvas's `data-frame` counter), then
-one requestAnimationFrame and a zero timeout (the frame has been painted). A move whose picture does not change
-within 3 s counts at the title time and is flagged. The same script measures the old ipywidgets + plotly
-FigureWidget views and the client-side canvas views: the selectors cover both.
+new layer/head AND its picture changed (a new plotly plot or its `.hm image` href, or the canvas's `data-frame`
+counter), then one requestAnimationFrame and a zero timeout (the frame has been painted). A move whose picture does
+not change within 3 s counts at that time (3 s) and is flagged. The same script measures the old ipywidgets +
+plotly views and the client-side canvas views: the selectors cover both.
 
 Writes bench/results/view_latency.json (results under the --label, other labels kept) and view_latency.md.
 
     python bench/bench_view_latency.py --label before   # on the old code (a copy of it, --out here)
     python bench/bench_view_latency.py --label after
+    python bench/bench_view_latency.py --controls modes-plotly --label "before: grid and head view"
+    python bench/bench_view_latency.py --controls modes --label "after: grid and head view"
 """
 from __future__ import annotations
 
@@ -73,26 +78,66 @@ early = [sharpen(tiny_model("moe", seed=s, tokenizer=tok, num_hidden_layers=4, n
 replay_box = W.checkpoint_replay(checkpoint_records([(0, early[0]), (50, early[1]), (100, moe)], tok, [routing_text]))
 replay_box
 """
-# one timed move, installed before the key press; the result lands in window.__wbMove
+MODES = f"""\
+from workbench.probes.attention import attention_record
+from workbench.widgets.attention_view import attention_view
+arec = attention_record(dense, tok, text, max_tokens={N_TOKENS})
+grid_view = attention_view(arec, view="grid")
+grid_view.add_class("wb-bench-grid")
+lines_view = attention_view(arec, view="head view")
+lines_view.add_class("wb-bench-lines")
+display(grid_view, lines_view)
+"""
+MODES_PLOTLY = f"""\
+import ipywidgets as widgets
+from IPython.display import display
+from workbench.probes.attention import attention_record
+from workbench.plots import attention as plots
+arec = attention_record(dense, tok, text, max_tokens={N_TOKENS})
+
+def grid_fig(norm):
+    display(plots.model_grid(arec, norm).update_layout(title_text=f"all heads, {{norm}}"))
+
+def lines_fig(layer, threshold):
+    fig = plots.head_view(arec, layer, threshold=threshold)
+    display(fig.update_layout(title_text=f"head view, layer {{layer}}, threshold {{threshold:.2f}}"))
+
+norm = widgets.Dropdown(options=["none", "row max"], description="normalise")
+grid_box = widgets.VBox([norm, widgets.interactive_output(grid_fig, {{"norm": norm}})])
+grid_box.add_class("wb-bench-grid")
+layer = widgets.IntSlider(0, 0, arec.n_layers - 1, description="layer")
+threshold = widgets.FloatSlider(value=0.05, min=0, max=0.95, step=0.01, description="threshold")
+lines_box = widgets.VBox([layer, threshold, widgets.interactive_output(lines_fig, {{"layer": layer,
+                                                                                  "threshold": threshold}})])
+lines_box.add_class("wb-bench-lines")
+display(grid_box, lines_box)
+"""
+CELLS = {"views": (ATTENTION, ROUTING, GROUPS, REPLAY), "modes": (MODES,), "modes-plotly": (MODES_PLOTLY,)}
+# one timed move, installed before the key press (or input, mousemove); the result lands in window.__wbMove
 MEASURE_JS = """
 (a) => {
   const root = document.querySelectorAll(a.root)[0];
+  window.__wbIds = window.__wbIds || 0;
   const sig = () => {
     const c = root.querySelector('canvas[data-frame]');
     if (c) return c.dataset.frame;
+    const p = root.querySelector('.js-plotly-plot');
+    if (!p) return '';
+    if (!p.__wbId) p.__wbId = ++window.__wbIds;            // an Output redisplaying makes a new plot
     const i = root.querySelector('.hm image');
-    return i ? i.getAttribute('href') : '';
+    return p.__wbId + '|' + (i ? i.getAttribute('href') : '');
   };
   const sig0 = sig();
   let t0 = null, tTitle = null, tSig = null, finished = false;
   window.__wbMove = null;
+  const event = a.event || 'keydown';
   const onKey = (e) => { if (t0 === null) t0 = e.timeStamp; };
-  document.addEventListener('keydown', onKey, true);
+  document.addEventListener(event, onKey, true);
   const finish = (flag) => {
     if (finished) return;
     finished = true;
     obs.disconnect();
-    document.removeEventListener('keydown', onKey, true);
+    document.removeEventListener(event, onKey, true);
     requestAnimationFrame(() => setTimeout(() => {
       window.__wbMove = {ms: performance.now() - t0, title_ms: tTitle - t0, flag};
     }, 0));
@@ -105,7 +150,8 @@ MEASURE_JS = """
       tTitle = now;
       setTimeout(() => { if (tSig === null) finish('picture unchanged'); }, 3000);
     }
-    if (tSig === null && sig() !== sig0) tSig = now;
+    const s = sig();
+    if (tSig === null && s !== sig0 && s !== '') tSig = now;
     if (tTitle !== null && tSig !== null) finish('');
   };
   const obs = new MutationObserver(check);
@@ -143,10 +189,8 @@ def time_slider(page, root: str, control: str, nth: int, n_max: int, expect, mov
         if not 0 <= value + step <= n_max:
             step = -step
         value += step
-        page.evaluate(MEASURE_JS, {"root": root, "title": TITLE, "expect": expect(value)})
-        page.keyboard.press("ArrowRight" if step > 0 else "ArrowLeft")
-        page.wait_for_function("window.__wbMove !== null", timeout=30_000)
-        r = page.evaluate("window.__wbMove")
+        r = _timed(page, root, expect(value), lambda: page.keyboard.press("ArrowRight" if step > 0 else "ArrowLeft"),
+                   "keydown")
         ms.append(r["ms"])
         flags += [r["flag"]] if r["flag"] else []
         time.sleep(pause)                     # let the kernel and the page settle between moves
@@ -154,6 +198,56 @@ def time_slider(page, root: str, control: str, nth: int, n_max: int, expect, mov
         page.keyboard.press("ArrowLeft" if value > start else "ArrowRight")
     time.sleep(1.0)
     return {"kind": kind, **_stats(ms), "flags": len(flags), "samples_ms": [round(x, 1) for x in ms]}
+
+
+def _timed(page, root: str, expect: str, act, event: str) -> dict:
+    """One timed change: install the measurement, run act() (a key press, a select, a mouse move), wait for it."""
+    page.evaluate(MEASURE_JS, {"root": root, "title": TITLE, "expect": expect, "event": event})
+    act()
+    page.wait_for_function("window.__wbMove !== null", timeout=30_000)
+    return page.evaluate("window.__wbMove")
+
+
+def time_select(page, root: str, values: list, expect, moves: int, pause: float) -> dict:
+    """Pick the options of the view's select in turn (`values`, first one current) and time each repaint."""
+    sel = page.locator(f"{root} select[data-control='norm']")
+    kind = "canvas view"
+    if not sel.count():
+        sel, kind = page.locator(f"{root} .widget-dropdown select"), "ipywidgets + plotly"
+    sel = sel.first
+    sel.scroll_into_view_if_needed()
+    ms, flags = [], []
+    for i in range(moves):
+        v = values[(i + 1) % len(values)]
+        r = _timed(page, root, expect(v), lambda: sel.select_option(v), "input")
+        ms.append(r["ms"])
+        flags += [r["flag"]] if r["flag"] else []
+        time.sleep(pause)
+    if moves % len(values):
+        sel.select_option(values[0])
+    time.sleep(1.0)
+    return {"kind": kind, **_stats(ms), "flags": len(flags), "samples_ms": [round(x, 1) for x in ms]}
+
+
+def time_hover(page, root: str, moves: int, pause: float, first: int = 40) -> dict:
+    """Move the mouse over the head view's query tokens (`first`, `first` + 1, ...) and time each repaint."""
+    canvas = page.locator(f"{root} canvas.wb-canvas").first
+    canvas.scroll_into_view_if_needed()
+    g = json.loads(canvas.get_attribute("data-geometry"))
+    box = canvas.bounding_box()
+    at = lambda i: (box["x"] + g["left"] - 8, box["y"] + g["top"] + (i + 0.5) * g["row"])   # noqa: E731
+    page.mouse.move(*at(first))
+    time.sleep(0.5)
+    ms, flags = [], []
+    for i in range(1, moves + 1):
+        x, y = at(first + i)
+        r = _timed(page, root, "", lambda: page.mouse.move(x, y), "mousemove")
+        ms.append(r["ms"])
+        flags += [r["flag"]] if r["flag"] else []
+        time.sleep(pause)
+    page.mouse.move(0, 0)
+    time.sleep(1.0)
+    return {"kind": "canvas view", **_stats(ms), "flags": len(flags), "samples_ms": [round(x, 1) for x in ms]}
 
 
 def payloads() -> dict:
@@ -168,9 +262,13 @@ def payloads() -> dict:
     from workbench.probes.attention import attention_record
     arec = attention_record(ns["dense"], ns["tok"], ns["text"], max_tokens=N_TOKENS)
     rec, grec = ns["rec"], ns["grec"]
+    view = AttentionView.from_record(arec)
     return {"attention": {"shape": f"{arec.n_layers} layers x {arec.n_heads} heads x {arec.n_tokens}^2 "
-                                   "(weights + rollout, float16)",
-                          "bytes": AttentionView.from_record(arec).payload_bytes()},
+                                   "(weights + rollout, float16)", "bytes": view.payload_bytes()},
+            "attention grid and head view": {"shape": "the attention view's payload, nothing more (the grid also "
+                                                      f"keeps an image of its cells in the page: {arec.n_layers} x "
+                                                      f"{arec.n_heads} x {arec.n_tokens}^2 RGBA)",
+                                             "bytes": view.payload_bytes()},
             "routing token→expert": {"shape": f"{rec.n_layers} layers x {rec.n_tokens} tokens x {rec.n_experts} "
                                               f"experts (top-{rec.top_k})",
                                      "bytes": ns["tokens_box"].view.payload_bytes()},
@@ -181,13 +279,47 @@ def payloads() -> dict:
                                "bytes": ns["replay_box"].view.payload_bytes()}}
 
 
-def run(moves: int, pause: float) -> dict:
+def _views(page, moves: int, pause: float) -> dict:
+    """The attention explorer's and the routing views' sliders (control set "views")."""
+    att, out = ".wb-attention-explorer", {}
+    out["attention layer slider"] = time_slider(page, att, "layer", 0, 3, lambda v: f"layer {v} head 0", moves, pause)
+    out["attention head slider"] = time_slider(page, att, "head", 1, 3, lambda v: f"layer 0 head {v}", moves, pause)
+    out["routing token→expert layer slider"] = time_slider(page, ".wb-routing-explorer", "layer", 0, 3,
+                                                           lambda v: f"layer {v}:", moves, pause)
+    out["routing group heat map layer slider"] = time_slider(page, ".wb-routing-groups", "layer", 0, 3,
+                                                             lambda v: f"layer {v}:", moves, pause, start=3)
+    out["routing replay step slider"] = time_slider(page, ".wb-routing-replay", "ckpt", 0, 2,
+                                                    lambda v: f"step {(0, 50, 100)[v]}, layer 0", moves, pause,
+                                                    start=2)
+    return out
+
+
+def _modes(page, moves: int, pause: float, canvas: bool) -> dict:
+    """The model grid's and the head view's controls (sets "modes" and, wired through Python, "modes-plotly")."""
+    grid, lines, out = ".wb-bench-grid", ".wb-bench-lines", {}
+    if canvas:                                # the outline of the selected cell: only the canvas view has one
+        out["grid layer slider (outlined cell)"] = time_slider(page, grid, "layer", 0, 3,
+                                                               lambda v: f"layer {v} head 0 outlined", moves, pause)
+    out["grid normalise select (every cell)"] = time_select(page, grid, ["none", "row max"],
+                                                            lambda v: "" if canvas else f"all heads, {v}", moves,
+                                                            pause)
+    out["head view layer slider"] = time_slider(page, lines, "layer", 0, 3, lambda v: f"head view, layer {v}",
+                                                moves, pause)
+    out["head view threshold slider"] = time_slider(page, lines, "threshold", 1, 10,
+                                                    lambda v: "" if canvas else f"threshold {0.05 + 0.01 * v:.2f}",
+                                                    moves, pause)
+    if canvas:                                # plots.head_view has no hover highlight
+        out["head view hover a token"] = time_hover(page, lines, moves, pause)
+    return out
+
+
+def run(moves: int, pause: float, controls: list[str]) -> dict:
     import nbformat
 
     from tests.e2e.harness import browser_page, open_notebook, run_all, start_lab, wait_idle
     src = Path(tempfile.mkdtemp(prefix="wb-bench-")) / NOTEBOOK
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (SETUP, ATTENTION, ROUTING, GROUPS,
-                                                                                  REPLAY)],
+    cells = [SETUP] + [c for name in controls for c in CELLS[name]]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells],
                                   metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                            "language": "python"}})
     nbformat.write(nb, src)
@@ -199,18 +331,12 @@ def run(moves: int, pause: float) -> dict:
             run_all(page)
             wait_idle(page, timeout_s=300)
             time.sleep(2.0)
-            att = ".wb-attention-explorer"
-            out["attention layer slider"] = time_slider(page, att, "layer", 0, 3, lambda v: f"layer {v} head 0",
-                                                        moves, pause)
-            out["attention head slider"] = time_slider(page, att, "head", 1, 3, lambda v: f"layer 0 head {v}",
-                                                       moves, pause)
-            out["routing token→expert layer slider"] = time_slider(page, ".wb-routing-explorer", "layer", 0, 3,
-                                                                   lambda v: f"layer {v}:", moves, pause)
-            out["routing group heat map layer slider"] = time_slider(page, ".wb-routing-groups", "layer", 0, 3,
-                                                                     lambda v: f"layer {v}:", moves, pause, start=3)
-            out["routing replay step slider"] = time_slider(page, ".wb-routing-replay", "ckpt", 0, 2,
-                                                            lambda v: f"step {(0, 50, 100)[v]}, layer 0", moves,
-                                                            pause, start=2)
+            if "views" in controls:
+                out.update(_views(page, moves, pause))
+            if "modes" in controls:
+                out.update(_modes(page, moves, pause, canvas=True))
+            if "modes-plotly" in controls:
+                out.update(_modes(page, moves, pause, canvas=False))
             assert not page.errors, page.errors
     finally:
         lab.stop()
@@ -221,8 +347,10 @@ def write(all_results: dict, out: Path) -> None:
     lines = ["# Views: slider → repaint latency in a real browser", "",
              f"JupyterLab + Playwright + headless Debian Chromium (software rendering), {N_TOKENS}-token input, "
              "tiny random models: attention 4 layers x 4 heads, routing 4 MoE layers x 8 experts (top-2); the group "
-             "heat map has 4 groups (similarity view), the replay 3 checkpoints. "
-             "One move = a keyboard ArrowRight/ArrowLeft on the focused slider; time from the keydown event "
+             "heat map has 4 groups (similarity view), the replay 3 checkpoints; the model grid (16 cells) and "
+             "the head view show the attention model's 128 tokens. "
+             "One move = a keyboard ArrowRight/ArrowLeft on the focused slider (a select: the other option; "
+             "hover: the mouse onto the next token); time from the keydown (input, mousemove) event "
              "to the first animation frame after the view shows the new layer/head (title and picture changed). "
              "Target: median ≤ 50 ms, p95 ≤ 100 ms.", ""]
     for label, res in all_results.items():
@@ -252,8 +380,16 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=0.4, help="seconds between moves")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for view_latency.json/.md")
     ap.add_argument("--note", default="", help="a line saying which code was measured")
+    ap.add_argument("--controls", default="views,modes",
+                    help="comma-separated control sets: views (attention explorer, routing), modes (the attention "
+                         "view's grid and head view), modes-plotly (the same controls redrawing plotly figures "
+                         "from Python)")
     a = ap.parse_args()
-    controls = run(a.moves, a.pause)
+    sets = [c.strip() for c in a.controls.split(",") if c.strip()]
+    unknown = [c for c in sets if c not in CELLS]
+    if unknown:
+        ap.error(f"unknown control set(s) {unknown}: choose from {', '.join(CELLS)}")
+    controls = run(a.moves, a.pause, sets)
     kinds = sorted({r["kind"] for r in controls.values()})
     meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "moves": a.moves,
             "load": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d"), "views": ", ".join(kinds),
@@ -261,7 +397,8 @@ def main() -> None:
     path = a.out / "view_latency.json"
     a.out.mkdir(parents=True, exist_ok=True)
     all_results = json.loads(path.read_text()) if path.exists() else {}
-    all_results[a.label] = {"meta": meta, "controls": controls, "payload": payloads()}
+    canvas = any(c in ("views", "modes") for c in sets)           # plotly figures hold no payload of their own
+    all_results[a.label] = {"meta": meta, "controls": controls, "payload": payloads() if canvas else {}}
     path.write_text(json.dumps(all_results, indent=1))
     write(all_results, a.out)
 
