@@ -109,3 +109,16 @@ def test_saved_file_carries_the_modes_and_their_code(rec, tmp_path):
     module = esm("heads", "attention")
     assert module.index("function wbHeatmap(") < module.index("function wbGrid(") < module.index("function render(")
     assert len(re.findall("^export default ", module, re.M)) == 1 and v._esm == module
+
+
+def test_the_explorer_drives_the_same_modes(tiny_tok):
+    from workbench.testing import tiny_model
+    from workbench.widgets.attention import AttentionExplorer
+    ex = AttentionExplorer(tiny_model("dense", tokenizer=tiny_tok), tiny_tok, "Once upon a time, Lily", name="tiny")
+    ex.view.value, ex.threshold.value, ex.heads.value = "head view", 0.2, [3, 1]
+    ex.query.value = ex.query.max
+    assert ex.heat.shown() == f"head view L0 H1,3 q{ex.rec.n_tokens - 1} t20"
+    assert ex.title() == "head view, layer 0: query (left) -> key (right) (tiny)"
+    ex.text.value = "the cat sat"                         # a shorter text: the pinned query no longer exists
+    ex.compute()
+    assert ex.heat.query == -1 and ex.heat.heads == [1, 3] and ex.view.value == "head view"
