@@ -1,8 +1,8 @@
 """The model grid and the head view in a real browser. Every control (layer/head sliders, a click on a grid cell,
 normalisation, head toggles, threshold, query, hovering a token) redraws the canvas in the page: moved while the
 kernel is busy running another cell, the picture changes at once and the kernel hears of the new values only
-afterwards, while an on-demand view (which needs the kernel for another layer) waits. A saved file keeps the
-controls with no kernel and no network."""
+afterwards, while an on-demand view (which needs the kernel for another layer) waits; after a page reload each
+view shows what its controls say. A saved file keeps the controls with no kernel and no network."""
 import json
 import time
 
@@ -201,6 +201,21 @@ def _drive(page, lab):
     _wait_kernel(lab, "grid", {"layer": 0, "head": 2, "norm": "row max"})
     _wait_kernel(lab, "lines", {"layer": 1, "heads": [0, 2, 3], "threshold": 0.06, "query": 4})
     save_screenshot(page, "modes_after", element=page.locator(LINES))
+
+    page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputPrompt").click()   # save, then reload: every
+    page.keyboard.press("Control+s")                                                  # view shows its controls
+    deadline = time.time() + 30
+    while (lab.root / NOTEBOOK).read_text().count("application/vnd.jupyter.widget-view+json") < 3:
+        assert time.time() < deadline, "the notebook was not saved with its widget outputs"
+        time.sleep(0.3)
+    page.reload()
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    _shown(page, GRID, "grid L0 H2", 60_000)
+    _shown(page, LINES, "head view L1 H0,2,3 q4 t6", 60_000)
+    _shown(page, LONG, "grid L1 H0", 60_000)
+    assert page.locator(f"{GRID} select[data-control='norm']").input_value() == "row max"
+    assert page.locator(f"{LINES} input[data-control='threshold']").input_value() == "0.06"
+    expect(page.locator(f"{LINES} button.wb-active[data-control='heads']")).to_have_text(["H0", "H2", "H3"])
 
 
 def test_saved_grid_and_head_view_keep_their_controls(tmp_path, tiny_tok):
