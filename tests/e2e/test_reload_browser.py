@@ -1,19 +1,22 @@
 """The plotly labs of notebooks 04 (scoring) and 07 (prompt styles) survive a page reload: after a control change,
 a save (Ctrl+S, as autosave would) and a reload, every figure is drawn (traces present), its title says what the
 controls say, the console has no "Error setting state", and the controls still redraw the figures.
+So do the FigureWidgets of notebook 01's training panels (after the runs: the finished curves, routing panel and
+status, point for point) and notebook 06's compression lab (the ringed variants are the ones its controls name).
 
 Also prints control -> repaint times (a dropdown change to the figure's new title in the page, median of a few).
 """
+import json
 import re
 import statistics
 import time
 
 import pytest
 
-from .harness import browser_page, run_notebook, save_screenshot
+from .harness import NOTEBOOKS, browser_page, move_slider, run_notebook, save_screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-SCORING, PROMPTS = ".wb-scoring-lab", ".wb-prompt-lab"
+SCORING, PROMPTS, COMPRESS = ".wb-scoring-lab", ".wb-prompt-lab", ".wb-compress-lab"
 
 _REPAINT_JS = """async (select, [value, scope, idx, expected]) => {
     const t0 = performance.now();
@@ -169,4 +172,161 @@ def test_prompt_lab_survives_a_reload(lab_server):
             _no_state_errors(page, console)
         except Exception:
             save_screenshot(page, "reload_07_failure")
+            raise
+
+
+def _first_cells(name: str, through: str, folder) -> str:
+    """A copy of notebook `name` cut after the last cell whose source contains `through` (the cells a test needs);
+    returns the copy's path."""
+    nb = json.loads((NOTEBOOKS / name).read_text())
+    last = max(i for i, c in enumerate(nb["cells"]) if through in "".join(c["source"]))
+    nb["cells"] = nb["cells"][:last + 1]
+    path = folder / name
+    path.write_text(json.dumps(nb))
+    return str(path)
+
+
+_PANEL_JS = """cell => ({
+    status: [...cell.querySelectorAll('.widget-html')].map(h => h.textContent).find(t => t.includes(': step')) || '',
+    stopDisabled: !!(cell.querySelector('.wb-stop') || {}).disabled,
+    alarm: [...cell.querySelectorAll('.widget-html')].map(h => h.textContent).filter(t => t.includes('dead')).join(),
+    figures: [...cell.querySelectorAll('.js-plotly-plot')].map(p => ({
+        title: (p.querySelector('.gtitle') || {}).textContent || '',
+        drawn: [...p.querySelectorAll('.scatterlayer .trace path.js-line')]
+                   .filter(l => (l.getAttribute('d') || '').length > 1).length + p.querySelectorAll('.hm image').length,
+        traces: (p.data || []).map(t => ({
+            name: t.name || '', n: Array.from(t.x || t.z || []).length,
+            x: Array.from(t.x || []).map(Number).slice(-3),
+            y: Array.from(t.y || []).map(v => Math.round(Number(v) * 1e6) / 1e6).slice(-3),
+            z: t.z ? Math.round(Array.from(t.z).flatMap(r => Array.from(r)).reduce((a, b) => a + b, 0) * 1e6) / 1e6
+                   : null}))}))
+})"""
+
+
+def _panels(page) -> list[dict]:
+    """What each training panel shows: status line, Stop button, alarm, and per figure its drawn traces."""
+    cells = page.locator(".jp-Cell", has=page.locator(".wb-stop"))
+    out = []
+    for i in range(cells.count()):
+        cells.nth(i).scroll_into_view_if_needed()
+        out.append(cells.nth(i).evaluate(_PANEL_JS))
+    return out
+
+
+def _wait_for(read, ok, timeout: float = 60):
+    """Poll read() until ok(value) holds; return the value (the last one read, on timeout, for the message)."""
+    deadline, value = time.time() + timeout, None
+    while time.time() < deadline:
+        value = read()
+        if ok(value):
+            return value
+        time.sleep(0.5)
+    return value
+
+
+def test_training_panels_survive_a_reload(lab_server, tmp_path):
+    """Notebook 01 through its two training panels (light mode): after the runs, a save and a reload, each panel
+    shows the finished run: the same status line ("done", 100%), a disabled Stop button, and the same loss
+    curves (and the MoE routing panel) point for point."""
+    from playwright.sync_api import expect
+    name = "01_train_a_tiny_model.ipynb"
+    lab = lab_server(_first_cells(name, "moe_panel.run(", tmp_path))
+    with browser_page(width=1366, height=1400) as page:
+        console = _console(page)
+        try:
+            run_notebook(page, lab, name, timeout_s=400)
+            expect(page.locator(".wb-stop")).to_have_count(2, timeout=60_000)
+
+            def finished(panels):
+                return len(panels) == 2 and all("done" in p["status"] and p["figures"] and
+                                                all(f["drawn"] for f in p["figures"]) for p in panels)
+            before = _wait_for(lambda: _panels(page), finished)
+            assert finished(before), before
+            for p in before:
+                steps = int(re.search(r"step (\d+)/(\d+)", p["status"]).group(2))
+                loss = p["figures"][0]
+                assert loss["title"].endswith(": loss") and loss["traces"][0]["name"] == "train"
+                assert loss["traces"][0]["x"][-1] == steps            # the curve reaches the run's last step
+                assert loss["traces"][1]["n"] > 0                     # validation markers
+                assert "(100%)" in p["status"] and p["stopDisabled"], p
+            assert len(before[1]["figures"]) == 3                     # MoE: loss, expert load, router entropy
+            save_screenshot(page, "reload_01_before", element=page.locator(".jp-Notebook"))
+            _save_and_reload(page, lab, name)
+            expect(page.locator(".wb-stop")).to_have_count(2, timeout=60_000)
+            after = _wait_for(lambda: _panels(page), lambda panels: panels == before)
+            save_screenshot(page, "reload_01_after", element=page.locator(".jp-Notebook"))
+            assert after == before, f"before the reload:\n{before}\nafter:\n{after}"
+            _no_state_errors(page, console)
+        except Exception:
+            save_screenshot(page, "reload_01_failure")
+            raise
+
+
+def _ringed(page) -> dict:
+    """The compression lab's figure: its title and the (x, y) points of its 'selected' (ringed) trace."""
+    return page.locator(f"{COMPRESS} .js-plotly-plot").first.evaluate("""p => {
+        const sel = (p.data || []).find(t => t.name === 'selected') || {x: [], y: []};
+        const pts = Array.from(sel.x || []).map((x, i) => [Math.round(Number(x) * 1e4) / 1e4,
+                                                           Math.round(Number(sel.y[i]) * 1e4) / 1e4]);
+        return {title: (p.querySelector('.gtitle') || {}).textContent || '', traces: (p.data || []).length,
+                drawn: p.querySelectorAll('.scatterlayer .trace').length,
+                points: pts.sort((a, b) => a[0] - b[0] || a[1] - b[1])};
+    }""")
+
+
+def _expected_ring(variants, x: str, y: str = "val_loss", model: str = "dense-4m") -> list:
+    """The (x, y) points of the shipped table's rows for `variants` ((method, setting) pairs), as _ringed sorts them."""
+    from workbench.compress.variants import load_results
+    t = load_results()
+    chosen = [(m, str(s)) in set(variants) for m, s in zip(t["method"], t["setting"])]
+    rows = t[(t["model"] == model).to_numpy() & chosen]
+    assert len(rows) == len(variants), rows
+    return sorted([round(float(a), 4), round(float(b), 4)] for a, b in zip(rows[x], rows[y]))
+
+
+def _close(points, want, tol: float = 1e-3) -> bool:
+    return len(points) == len(want) and all(abs(a - b) <= tol for p, w in zip(points, want) for a, b in zip(p, w))
+
+
+def test_compression_lab_survives_a_reload(lab_server, tmp_path):
+    """Notebook 06 through its lab: change the sparsity slider and the cost axis, save, reload; the chart rings the
+    variants the controls name, on the axes they name (checked against the shipped table), and still follows them."""
+    from playwright.sync_api import expect
+    from workbench.plots.compress import LABELS
+    name = "06_making_models_small.ipynb"
+    lab = lab_server(_first_cells(name, "compress_lab(", tmp_path))
+    with browser_page(width=1366, height=1400) as page:
+        console = _console(page)
+        try:
+            run_notebook(page, lab, name, timeout_s=300)
+            expect(page.locator(COMPRESS)).to_have_count(1, timeout=60_000)
+            page.locator(COMPRESS).scroll_into_view_if_needed()
+            student = ("smaller member", "dense-1m")              # the notebook's cell sets these three
+            want = _expected_ring([("magnitude", "0.5"), ("quantize", "int8-weight"), student], "disk_mb")
+            got = _wait_for(lambda: _ringed(page), lambda r: _close(r["points"], want))
+            assert _close(got["points"], want) and "size on disk" in got["title"], got
+            move_slider(page, 0, scope=COMPRESS)                   # sparsity 0.5 -> 0.7
+            latency = LABELS["ms_per_token_1t"]                    # the dropdown lists the axes by their labels
+            _select(page, COMPRESS, "cost").select_option(label=latency)
+            want = _expected_ring([("magnitude", "0.7"), ("quantize", "int8-weight"), student], "ms_per_token_1t")
+            before = _wait_for(lambda: _ringed(page), lambda r: _close(r["points"], want) and "1 thread" in r["title"])
+            assert _close(before["points"], want) and "1 thread" in before["title"], before
+            save_screenshot(page, "reload_06_before", element=page.locator(COMPRESS))
+            _save_and_reload(page, lab, name)
+            expect(page.locator(COMPRESS)).to_have_count(1, timeout=60_000)
+            page.locator(COMPRESS).scroll_into_view_if_needed()
+            after = _wait_for(lambda: _ringed(page), lambda r: r == before and r["drawn"] > 0)
+            assert after == before and after["drawn"] > 0, f"before the reload: {before}\nafter: {after}"
+            assert _select(page, COMPRESS, "cost").input_value() == latency
+            expect(page.locator(f"{COMPRESS} .widget-slider", has_text="sparsity").first  # not 'live sparsity'
+                   .locator(".widget-readout")).to_have_text("0.7")
+            expect(page.locator(f"{COMPRESS} .widget-html").nth(1)).to_contain_text("int8-weight")
+            save_screenshot(page, "reload_06_after", element=page.locator(COMPRESS))
+            move_slider(page, 1, scope=COMPRESS)                   # bits 8 -> 4: still live after the reload
+            want = _expected_ring([("magnitude", "0.7"), ("quantize", "int4-weight"), student], "ms_per_token_1t")
+            moved = _wait_for(lambda: _ringed(page), lambda r: _close(r["points"], want))
+            assert _close(moved["points"], want), moved
+            _no_state_errors(page, console)
+        except Exception:
+            save_screenshot(page, "reload_06_failure")
             raise
