@@ -71,8 +71,11 @@ bench: $(STAMP)
 	$(OFFLINE) $(PY) bench/bench_grid.py
 
 ## Refresh the pinned constraints from the current environment.
+## The gpu extra (pip install -e '.[gpu]' on a CUDA machine) is pinned too, though a CPU environment lacks it.
+GPU_PINS := liger-kernel==0.8.5
 lock:
 	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==\([0-9.]*\)+.*/torch==\1/' > requirements-lock.txt
+	for p in $(GPU_PINS); do grep -qi "^$${p%%==*}==" requirements-lock.txt || echo "$$p" >> requirements-lock.txt; done
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

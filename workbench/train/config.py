@@ -43,6 +43,9 @@ class TrainConfig:
     threads: int | None = None       # CPU threads for torch; None: torch's, fewer when other jobs keep cores busy
     compile: bool = False            # torch.compile the model (CUDA; slow to start on CPU)
     fast_path: bool = True           # CPU: lean Llama/Mixtral forward (same maths) and allocator tuning; see train.fast
+    kernels: str | None = None       # CUDA forward: "liger" (Liger-Kernel's fused RMSNorm/RoPE/SwiGLU/linear
+                                     # cross-entropy), "torch" (the same lean forward in plain ops), "none" (the
+                                     # model's own forward); None: "liger" when installed, "torch" with compile
     experts_implementation: str | None = None  # MoE experts: "eager" (a loop over experts), "grouped_mm" (one
                                      # grouped GEMM, torch._grouped_mm) or "batched_mm"; None: grouped_mm on CUDA,
                                      # eager on CPU (fastest for tiny experts there; batched_mm is far slower)
@@ -98,6 +101,8 @@ def validate(c: TrainConfig) -> None:
     if c.experts_implementation not in (None, "eager", "grouped_mm", "batched_mm"):
         raise ValueError(f"experts_implementation must be 'eager', 'grouped_mm', 'batched_mm' or None (automatic), "
                          f"got {c.experts_implementation!r}")
+    if c.kernels not in (None, "liger", "torch", "none"):
+        raise ValueError(f"kernels must be 'liger', 'torch', 'none' or None (automatic), got {c.kernels!r}")
     if c.optimizer not in OPTIMIZERS:
         raise ValueError(did_you_mean("optimizer", [c.optimizer], list(OPTIMIZERS))
                          or f"optimizer must be one of {list(OPTIMIZERS)}, got {c.optimizer!r}")

@@ -31,6 +31,7 @@ from ..tokenizer import with_eos
 from . import checkpoint as ckpt
 from . import distributed
 from . import fast as fast_path
+from .kernels import gpu_forward, liger_available
 from . import runfolder
 from .checkpoint import save_final
 from .config import TRAIN_FIELDS, TrainConfig, split_overrides
@@ -314,11 +315,27 @@ def _nothing_to_train(state: TrainState, out_dir) -> TrainResult:
 
 
 def _lean(model, cfg, device):
-    """The CPU fast path's forward (see workbench.train.fast), or None for the model's own forward."""
+    """The lean forward: on CUDA the fused-kernel one (workbench.train.kernels; compiled with cfg.compile), on CPU
+    the fast path's (workbench.train.fast); None for the model's own forward."""
+    if device.type == "cuda":
+        name = gpu_kernels(cfg)
+        fn = None if name == "none" else gpu_forward(model, name, fuse_qkv=not cfg.compile)
+        return torch.compile(fn) if fn is not None and cfg.compile else fn
     if not cfg.fast_path or device.type != "cpu":
         return None
     fast_path.tune_allocator()
     return None if cfg.compile else fast_path.lean_forward(model)
+
+
+def gpu_kernels(cfg) -> str:
+    """The CUDA forward a config asks for: cfg.kernels, or when None "torch" under torch.compile (which fuses the
+    plain ops itself), else "liger" when Liger-Kernel imports, else "torch"."""
+    if cfg.kernels is not None:
+        if cfg.kernels == "liger" and not liger_available():
+            raise ValueError("kernels='liger' needs Liger-Kernel and a CUDA device: pip install liger-kernel "
+                             "(or pass kernels='torch')")
+        return cfg.kernels
+    return "torch" if cfg.compile or not liger_available() else "liger"
 
 
 def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, is_moe, timing, teacher=None,
@@ -330,7 +347,10 @@ def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp,
     for micro in range(cfg.grad_accum):
         t0 = time.perf_counter()
         x, y = data.batch(step, micro, cfg.batch_size, cfg.grad_accum, cfg.seed, (ranks.rank, ranks.world))
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if device.type == "cuda":       # from pinned memory the copy is asynchronous: no wait for the GPU's queue
+            x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        else:
+            x, y = x.to(device), y.to(device)
         t1 = time.perf_counter()
         with distributed.accumulating(step_fn, defer=micro < cfg.grad_accum - 1):
             with amp:
@@ -401,7 +421,7 @@ def evaluate(model, data, cfg: TrainConfig, device, amp=None) -> float:
         return evaluate_pairs(model, data, cfg.batch_size, cfg.eval_batches, device, amp)
     was_training = model.training
     model.eval()
-    lean = _lean(model, cfg, torch.device(device))
+    lean = _lean(model, cfg, torch.device(device)) if torch.device(device).type == "cpu" else None
     total, n = 0.0, 0
     for x, y in data.val_batches(cfg.batch_size, cfg.eval_batches):
         x, y = x.to(device), y.to(device)

@@ -1,0 +1,200 @@
+"""GPU training forward for the workbench's own architectures (Llama dense, Mixtral MoE) on fused kernels.
+
+`gpu_forward(model, kernels)` returns f(input_ids, output_router_logits=False, targets=None), the same maths as
+the transformers forward (tested: equal loss and gradients) without its per-call overhead (masks, caches, output
+recorders) and, with `kernels="liger"`, on Liger-Kernel's Triton kernels (Hsu et al. 2024, "Liger Kernel:
+Efficient Triton Kernels for LLM Training", arXiv:2410.10989):
+    RMSNorm       y = w * x / sqrt(mean(x^2) + eps), computed in float32 ("llama" casting), one kernel each way
+    RoPE          q, k rotated in place by one kernel (half-split layout, as transformers' rotate_half)
+    SwiGLU        silu(gate) * up in one kernel, recomputed in backward instead of stored
+    output layer  fused linear cross-entropy: logits made chunk by chunk and never kept, their gradient made
+                  in the forward pass, so the (tokens x vocabulary) float32 logits never exist in memory.
+MoE experts (Mixtral's layout) run as two grouped GEMMs over the token-expert pairs sorted by expert
+(`torch.nn.functional.grouped_mm`, CUTLASS on CUDA) in the autocast dtype; transformers' own grouped_mm experts
+are not autocast-aware and multiply in float32 under bf16 autocast. Routers run as modules, so routing hooks
+(expert output masking, gating dropout, probes) and the router logits for the aux/z losses are unchanged.
+Attention is PyTorch's scaled_dot_product_attention (FlashAttention-2 / cuDNN kernels on CUDA). `kernels="torch"`
+is the same forward in plain PyTorch ops, for `torch.compile` (which fuses them itself) and for tests on CPU.
+The model is not changed: its modules' own weights are used, so a saved model is a plain transformers model.
+Models `fast.lean_forward` does not recognise get None and train through their own forward.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .fast import _eligible
+
+KERNELS = ("liger", "torch")
+CAST_ONCE = True     # under autocast, each RMSNorm output is cast to bf16 once, not once per matmul reading it
+
+
+def liger_available() -> bool:
+    """True when Liger-Kernel and Triton import and a CUDA device is present."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import liger_kernel.transformers.functional  # noqa: F401
+    except Exception:            # not installed, or Triton missing/broken: train through the plain forward
+        return False
+    return True
+
+
+def _torch_ops():
+    def rms_norm(x, w, eps):
+        # transformers' LlamaRMSNorm: float32 statistics, the weight applied in the input's dtype
+        xf = x.float()
+        return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+    def rope(q, k, cos, sin):
+        def rot(x):
+            h = x.shape[-1] // 2
+            return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+        cos, sin = cos.to(q.dtype), sin.to(q.dtype)                   # (T, head_dim) broadcasts
+        return q * cos + rot(q) * sin, k * cos + rot(k) * sin
+
+    def swiglu(gate, up):
+        return F.silu(gate) * up
+
+    def linear_ce(h, w, targets):
+        return F.cross_entropy(F.linear(h, w).float(), targets)
+
+    return rms_norm, rope, swiglu, linear_ce
+
+
+def _liger_ops():
+    from liger_kernel.transformers.functional import (liger_fused_linear_cross_entropy, liger_rms_norm,
+                                                      liger_rope, liger_swiglu)
+
+    def rms_norm(x, w, eps):
+        return liger_rms_norm(x, w, eps, 0.0, "llama", True)
+
+    def rope(q, k, cos, sin):
+        return liger_rope(q, k, cos, sin)
+
+    def linear_ce(h, w, targets):
+        return liger_fused_linear_cross_entropy(h, w, targets)
+
+    return rms_norm, rope, liger_swiglu, linear_ce
+
+
+def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True) -> Callable | None:
+    """f(input_ids (B, T) int64, output_router_logits=False, targets=None (B, T) int64) -> (logits (B, T, V), or
+    the mean token cross-entropy in nats against `targets`; the routers' logits per MoE layer or None).
+
+    `kernels`: "liger" (Liger-Kernel's Triton kernels; CUDA only) or "torch" (plain PyTorch ops). `fuse_qkv`: q, k
+    and v as one matmul with the three weights concatenated (one GEMM and one input gradient instead of three;
+    measured faster eager on an H200, slightly slower under torch.compile, which plans the three itself).
+    Returns None for a model the lean forwards do not cover (see `workbench.train.fast`). Raises ValueError for
+    an unknown `kernels`, ImportError when "liger" is asked for and Liger-Kernel does not import."""
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}")
+    if not _eligible(model):
+        return None
+    rms_norm, rope, swiglu, linear_ce = _liger_ops() if kernels == "liger" else _torch_ops()
+    c, inner = model.config, model.model
+    n_q, n_kv = c.num_attention_heads, c.num_key_value_heads
+    head = getattr(c, "head_dim", None) or c.hidden_size // n_q
+    tables = {}
+    split = (n_q * head, n_kv * head, n_kv * head)
+
+    def normed(x, norm):
+        y = rms_norm(x, norm.weight, norm.variance_epsilon)
+        if CAST_ONCE and torch.is_autocast_enabled(y.device.type):
+            y = y.to(torch.get_autocast_dtype(y.device.type))
+        return y
+
+    def forward(input_ids, output_router_logits=False, targets=None):
+        b, t = input_ids.shape
+        key = (t, input_ids.device)
+        if key not in tables:
+            tables[key] = _rope_tables(inner.rotary_emb, t, input_ids.device)
+        cos, sin = tables[key]
+        h = inner.embed_tokens(input_ids)
+        routers = []
+        for layer in inner.layers:
+            a = layer.self_attn
+            x = normed(h, layer.input_layernorm)
+            if fuse_qkv:
+                q, k, v = F.linear(x, torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight])).split(split, -1)
+            else:
+                q, k, v = a.q_proj(x), a.k_proj(x), a.v_proj(x)
+            q, k, v = (z.reshape(b, t, -1, head).transpose(1, 2) for z in (q, k, v))
+            q, k = rope(q, k, cos, sin)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=a.scaling, enable_gqa=n_kv != n_q)
+            h = h + a.o_proj(y.transpose(1, 2).reshape(b, t, n_q * head))
+            x = normed(h, layer.post_attention_layernorm)
+            if hasattr(layer.mlp, "experts"):
+                h = h + _moe(layer.mlp, x, routers)
+            else:
+                m = layer.mlp
+                h = h + m.down_proj(swiglu(m.gate_proj(x), m.up_proj(x)))
+        h = rms_norm(h, inner.norm.weight, inner.norm.variance_epsilon)
+        if targets is None:
+            out = model.lm_head(h)
+        else:
+            out = linear_ce(h.reshape(-1, h.shape[-1]), model.lm_head.weight, targets.reshape(-1))
+        return out, (tuple(routers) if output_router_logits and routers else None)
+
+    return forward
+
+
+def _moe(block, x, routers):
+    """Mixtral's sparse block: the router as a module (its hooks run; logits kept for the losses), the experts
+    as grouped GEMMs when they are Mixtral-layout and hook-free, else through their own module."""
+    b, t, d = x.shape
+    if block.training and block.jitter_noise > 0:
+        x = x * torch.empty_like(x).uniform_(1.0 - block.jitter_noise, 1.0 + block.jitter_noise)
+    flat = x.reshape(-1, d)
+    logits, weights, index = block.gate(flat)
+    routers.append(logits)
+    e = block.experts
+    plain = (getattr(e, "gate_up_proj", None) is not None and getattr(e, "down_proj", None) is not None
+             and e.gate_up_proj.dim() == 3 and not getattr(e, "is_transposed", False)
+             and not (e._forward_hooks or e._forward_pre_hooks))
+    out = grouped_experts(e.gate_up_proj, e.down_proj, flat, index, weights) if plain else e(flat, index, weights)
+    return out.reshape(b, t, d)
+
+
+def grouped_experts(gate_up, down, x, index, weights):
+    """SwiGLU experts over routed tokens by grouped GEMM: out_i = sum_j weights[i, j] * E_index[i, j](x_i),
+    E_e(x) = down[e] @ (silu(g) * u), (g, u) = split(gate_up[e] @ x). Shapes: gate_up (E, 2I, d), down (E, d, I),
+    x (N, d), index (N, k) int64 in [0, E), weights (N, k). Returns (N, d) in x's dtype.
+    The N*k token-expert pairs are sorted by expert (a stable sort: pairs keep token order within an expert),
+    each expert's rows multiplied by its weights in one grouped GEMM (offsets = cumulative pair counts), and the
+    k outputs of a token summed in float32 after restoring the pairs' order (deterministic: no atomics).
+    Under autocast the GEMMs run in the autocast dtype (bf16), as nn.Linear's do."""
+    n, k = index.shape
+    n_exp = gate_up.shape[0]
+    dev = x.device.type
+    dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
+    ids, perm = torch.sort(index.reshape(-1), stable=True)
+    counts = torch.bincount(ids, minlength=n_exp)
+    offs = torch.cumsum(counts, 0, dtype=torch.int32)
+    xs = x.to(dt)[perm // k]
+    gate, up = _gmm(xs, gate_up.to(dt).transpose(-2, -1), offs).chunk(2, dim=-1)
+    ys = _gmm(F.silu(gate) * up, down.to(dt).transpose(-2, -1), offs)
+    ys = ys * weights.reshape(-1)[perm].to(dt).unsqueeze(-1)
+    pairs = torch.empty_like(ys).index_copy(0, perm, ys)          # back to (token, slot) order
+    return pairs.view(n, k, -1).float().sum(1).to(x.dtype)
+
+
+def _gmm(a, b_t, offs):
+    """Grouped GEMM: rows offs[g-1]:offs[g] of a (S, K) times b_t[g] (K, N) -> (S, N). CUDA in bf16: one CUTLASS
+    grouped GEMM; otherwise a loop over the groups (torch's CPU grouped GEMM has no backward for every stride)."""
+    if a.is_cuda and a.dtype == torch.bfloat16:
+        gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
+        return gmm(a, b_t, offs=offs)
+    ends = offs.tolist()
+    parts = [a[s:e] @ b_t[g] for g, (s, e) in enumerate(zip([0] + ends[:-1], ends))]
+    return torch.cat(parts) if parts else a.new_zeros(0, b_t.shape[-1])
+
+
+def _rope_tables(rotary, t: int, device):
+    """cos, sin (t, head_dim) in transformers' layout (each half repeated), float32."""
+    pos = torch.arange(t, device=device, dtype=torch.float32)
+    freqs = pos[:, None] * rotary.inv_freq.to(device=device, dtype=torch.float32)[None]
+    emb = torch.cat([freqs, freqs], -1)
+    return emb.cos() * rotary.attention_scaling, emb.sin() * rotary.attention_scaling
