@@ -95,26 +95,37 @@ WORKBENCH = textwrap.dedent("""
             print("LOG", rows[-1]["step"], flush=True)
     texts = json.load(open({texts!r}))
     tok = AutoTokenizer.from_pretrained({tok!r}, trust_remote_code=False)
-    r = train("dense-tiny", texts, tokenizer=tok, steps={steps}, batch_size={batch}, seq_len={ctx},
+    r = train({preset!r}, texts, tokenizer=tok, steps={steps}, batch_size={batch}, seq_len={ctx},
               num_hidden_layers={layers}, num_attention_heads={heads}, num_key_value_heads={heads},
               hidden_size={width}, intermediate_size={inter}, max_position_embeddings={ctx}, device={device!r},
               compile={compile},
               lr=3e-3, warmup=10, eval_every=0, sample_every=0, log_every=10, eval_batches=1,
               sample_max_new_tokens=4, val_fraction=0.05, callbacks=[Lines()]{extra})
-    print("PARAMS", sum(p.numel() for p in r.model.parameters()), flush=True)
+    c = r.model.config
+    experts = getattr(c, "num_local_experts", 0)
+    inactive = 0 if not experts else sum(p.numel() for n, p in r.model.named_parameters()
+                                          if ".experts." in n) * (experts - c.num_experts_per_tok) // experts
+    print("PARAMS", sum(p.numel() for p in r.model.parameters()) - inactive, flush=True)
 """)
 
 
-def workbench_cmd(work: Path, s: dict, compile_: bool, extra: str = "") -> list[str]:
+def workbench_cmd(work: Path, s: dict, compile_: bool, extra: str = "", moe: bool = False) -> list[str]:
+    """The workbench's dense preset at the setup's dims; `moe`: its MoE (8 experts, top-2) with each expert half
+    the dense MLP's width, so the active parameters per token equal the dense model's (plus the router)."""
     inter = int(round(8 * s["width"] / 3 / 8)) * 8
+    if moe:
+        inter = int(round(inter / 2 / 8)) * 8   # grouped GEMMs need rows of a multiple of 16 bytes
+        extra += ", num_local_experts=8, num_experts_per_tok=2"
     code = WORKBENCH.format(root=str(ROOT), texts=str(work / "texts.json"), tok=str(work / "tokenizer"),
-                            inter=inter, compile=compile_, extra=extra, **s)
+                            inter=inter, compile=compile_, extra=extra, preset="moe-tiny" if moe else "dense-tiny",
+                            **s)
     return [sys.executable, "-c", code]
 
 
 LINE = re.compile(r"^(?:iter (\d+): loss|LOG (\d+))")
 
 
+MOE = "workbench MoE (8 experts, top-2)"
 MALLOC_TUNED = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824"
 
 
@@ -154,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--kernels", nargs="+", default=[],
                     help="GPU: also run the workbench eager with these TrainConfig.kernels (liger, torch, none)")
+    ap.add_argument("--moe", action="store_true",
+                    help="GPU: also the workbench's MoE at the same dims, active parameters = the dense model's")
     ap.add_argument("--docs", type=int)
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
@@ -170,10 +183,12 @@ def main(argv=None) -> int:
     if not a.gpu:      # nanoGPT with glibc's allocator kept from returning memory to the OS, as the workbench does
         contenders.insert(1, ("nanoGPT train.py, malloc tuned", False))
     contenders += [(f"workbench kernels={k}", False) for k in a.kernels]
+    if a.moe:
+        contenders.append((MOE, False))
     if a.compile:
-        contenders += [("nanoGPT train.py", True), ("workbench", True)]
+        contenders += [("nanoGPT train.py", True), ("workbench", True)] + ([(MOE, True)] if a.moe else [])
     times: dict[tuple, list[float]] = {}
-    params = 0
+    active: dict[str, int] = {}
     for rnd in range(a.rounds):
         for name, comp in (contenders if rnd % 2 == 0 else contenders[::-1]):
             if name.startswith("nanoGPT"):
@@ -181,17 +196,17 @@ def main(argv=None) -> int:
                 marks, _ = run(cmd, cwd=cwd, tuned="malloc" in name)
             else:
                 k = name.partition("kernels=")[2]
-                marks, out = run(workbench_cmd(work, s, comp, f", kernels={k!r}" if k else ""))
-                params = int(re.search(r"PARAMS (\d+)", out).group(1))
+                marks, out = run(workbench_cmd(work, s, comp, f", kernels={k!r}" if k else "", moe=name == MOE))
+                active[name] = int(re.search(r"PARAMS (\d+)", out).group(1))
             t = step_time(marks, s["warm"])
             times.setdefault((name, comp), []).append(t)
             print(f"round {rnd} {name} compile={comp}: {t * 1e3:.2f} ms/step, "
                   f"{s['batch'] * s['ctx'] / t:,.0f} tokens/s", flush=True)
     # PaLM's training FLOPs per token (as nanoGPT's estimate_mfu): 6 N + 12 layers x width x context; H100/H200
     # dense bf16 peak 989 TFLOP/s
-    fpt = 6 * params + 12 * s["layers"] * s["width"] * s["ctx"]
     rows = []
     for (name, comp), ts in times.items():
+        fpt = 6 * active.get(name, active.get("workbench", 0)) + 12 * s["layers"] * s["width"] * s["ctx"]
         base = times[("nanoGPT train.py", comp)]
         ratios = [b / t for b, t in zip(base, ts)]
         med = statistics.median(ts)
@@ -199,7 +214,7 @@ def main(argv=None) -> int:
                      "tokens_per_s": s["batch"] * s["ctx"] / med, "vs_nanogpt": statistics.median(ratios),
                      "vs_nanogpt_range": [min(ratios), max(ratios)], "rounds_ms": [t * 1e3 for t in ts],
                      "mfu": s["batch"] * s["ctx"] / med * fpt / 989e12 if a.gpu else None})
-    meta = {"setup": s, **info, "workbench_params": params, "torch": torch.__version__, "threads": torch.get_num_threads(),
+    meta = {"setup": s, **info, "workbench_params": active.get("workbench"), "moe_active_params": active.get(MOE), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "device": torch.cuda.get_device_name() if a.gpu else "cpu"}
     a.out.mkdir(parents=True, exist_ok=True)
@@ -210,7 +225,9 @@ def main(argv=None) -> int:
              f"{s['heads']} heads, width {s['width']}, context {s['ctx']}, batch {s['batch']}, vocabulary "
              f"{info['vocab']}, the same tokens; {s['steps']} steps, median step time after step {s['warm']}, "
              f"{a.rounds} rounds taking turns. Ratio: nanoGPT's step time / the contender's, within a round "
-             f"(median, range).", "",
+             f"(median, range). MFU from active parameters (PaLM's 6N + 12 L d T FLOPs per token; 989 TFLOP/s "
+             f"bf16 peak). The MoE's experts are each half the dense MLP's width, so its active parameters "
+             f"({meta['moe_active_params'] or 0:,}) match the dense model's ({meta['workbench_params'] or 0:,}).", "",
              "| contender | compile | ms/step | tokens/s | MFU | vs nanoGPT train.py |", "|---|---|---:|---:|---:|---:|"]
     for r in rows:
         lo, hi = r["vs_nanogpt_range"]

@@ -127,3 +127,13 @@ def test_grouped_experts_on_cuda_run_in_bf16_under_autocast():
     assert gate_up.grad is not None and torch.isfinite(gate_up.grad).all()
     fp32 = grouped_experts(gate_up, down, x, index, weights)
     torch.testing.assert_close(fp32, ref, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_grouped_experts_of_a_width_cutlass_refuses_loop_over_experts():
+    from workbench.train.kernels import grouped_experts
+    gate_up, down, x, index, weights = _experts_case("cuda", d=64, inner=36, n=64)    # 36 x 2 bytes: not 16-aligned
+    ref = _experts_reference(gate_up, down, x, index, weights)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = grouped_experts(gate_up, down, x, index, weights)
+    torch.testing.assert_close(out, ref, rtol=3e-2, atol=3e-2 * ref.abs().max().item())

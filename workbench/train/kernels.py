@@ -4,7 +4,7 @@
 the transformers forward (tested: equal loss and gradients) without its per-call overhead (masks, caches, output
 recorders) and, with `kernels="liger"`, on Liger-Kernel's Triton kernels (Hsu et al. 2024, "Liger Kernel:
 Efficient Triton Kernels for LLM Training", arXiv:2410.10989):
-    RMSNorm       y = w * x / sqrt(mean(x^2) + eps), computed in float32 ("llama" casting), one kernel each way
+    RMSNorm       y = w * x / sqrt(mean(x^2) + eps) in float32: torch's fused F.rms_norm (faster here than Liger's)
     RoPE          q, k rotated in place by one kernel (half-split layout, as transformers' rotate_half)
     SwiGLU        silu(gate) * up in one kernel, recomputed in backward instead of stored
     output layer  fused linear cross-entropy: logits made chunk by chunk and never kept, their gradient made
@@ -42,12 +42,18 @@ def liger_available() -> bool:
     return True
 
 
-def _torch_ops():
-    def rms_norm(x, w, eps):
-        # transformers' LlamaRMSNorm: float32 statistics, the weight applied in the input's dtype
-        xf = x.float()
-        return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+def _rms_norm(x, w, eps):
+    """transformers' LlamaRMSNorm: float32 statistics, the weight applied in the input's dtype. A float32 input
+    (the residual stream under autocast) goes through torch's fused RMSNorm (one kernel each way on CUDA),
+    measured faster than Liger-Kernel's on an H200 at these widths: its backward kernel's launch and its
+    partial weight-gradient sums cost more than they save for a few million rows of width 384-512."""
+    if x.dtype == torch.float32 and w.dtype == torch.float32:
+        return F.rms_norm(x, (x.shape[-1],), w, eps)
+    xf = x.float()
+    return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
+
+def _torch_ops():
     def rope(q, k, cos, sin):
         def rot(x):
             h = x.shape[-1] // 2
@@ -61,15 +67,11 @@ def _torch_ops():
     def linear_ce(h, w, targets):
         return F.cross_entropy(F.linear(h, w).float(), targets)
 
-    return rms_norm, rope, swiglu, linear_ce
+    return _rms_norm, rope, swiglu, linear_ce
 
 
 def _liger_ops():
-    from liger_kernel.transformers.functional import (liger_fused_linear_cross_entropy, liger_rms_norm,
-                                                      liger_rope, liger_swiglu)
-
-    def rms_norm(x, w, eps):
-        return liger_rms_norm(x, w, eps, 0.0, "llama", True)
+    from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy, liger_rope, liger_swiglu
 
     def rope(q, k, cos, sin):
         return liger_rope(q, k, cos, sin)
@@ -77,7 +79,7 @@ def _liger_ops():
     def linear_ce(h, w, targets):
         return liger_fused_linear_cross_entropy(h, w, targets)
 
-    return rms_norm, rope, liger_swiglu, linear_ce
+    return _rms_norm, rope, liger_swiglu, linear_ce
 
 
 def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True) -> Callable | None:
@@ -171,8 +173,9 @@ def grouped_experts(gate_up, down, x, index, weights):
     dev = x.device.type
     dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
     ids, perm = torch.sort(index.reshape(-1), stable=True)
-    counts = torch.bincount(ids, minlength=n_exp)
-    offs = torch.cumsum(counts, 0, dtype=torch.int32)
+    # offs[e] = number of pairs routed to experts <= e; searchsorted keeps it on the device (bincount would wait
+    # for the GPU to learn its output size)
+    offs = torch.searchsorted(ids, torch.arange(1, n_exp + 1, device=ids.device), out_int32=True)
     xs = x.to(dt)[perm // k]
     gate, up = _gmm(xs, gate_up.to(dt).transpose(-2, -1), offs).chunk(2, dim=-1)
     ys = _gmm(F.silu(gate) * up, down.to(dt).transpose(-2, -1), offs)
@@ -182,9 +185,10 @@ def grouped_experts(gate_up, down, x, index, weights):
 
 
 def _gmm(a, b_t, offs):
-    """Grouped GEMM: rows offs[g-1]:offs[g] of a (S, K) times b_t[g] (K, N) -> (S, N). CUDA in bf16: one CUTLASS
-    grouped GEMM; otherwise a loop over the groups (torch's CPU grouped GEMM has no backward for every stride)."""
-    if a.is_cuda and a.dtype == torch.bfloat16:
+    """Grouped GEMM: rows offs[g-1]:offs[g] of a (S, K) times b_t[g] (K, N) -> (S, N). CUDA in bf16 with K and N
+    multiples of 8 (CUTLASS needs 16-byte strides): one grouped GEMM; otherwise a loop over the groups (torch's
+    CPU grouped GEMM has no backward for every stride)."""
+    if a.is_cuda and a.dtype == torch.bfloat16 and a.shape[-1] % 8 == 0 and b_t.shape[-1] % 8 == 0:
         gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
         return gmm(a, b_t, offs=offs)
     ends = offs.tolist()
