@@ -214,20 +214,25 @@ def main(argv=None) -> int:
                      "tokens_per_s": s["batch"] * s["ctx"] / med, "vs_nanogpt": statistics.median(ratios),
                      "vs_nanogpt_range": [min(ratios), max(ratios)], "rounds_ms": [t * 1e3 for t in ts],
                      "mfu": s["batch"] * s["ctx"] / med * fpt / 989e12 if a.gpu else None})
-    meta = {"setup": s, **info, "workbench_params": active.get("workbench"), "moe_active_params": active.get(MOE), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    meta = {"setup": s, **info, "workbench_params": active.get("workbench"), "moe_active_params": active.get(MOE),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "device": torch.cuda.get_device_name() if a.gpu else "cpu"}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"nanogpt_{kind}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    flags = (" --gpu" if a.gpu else "") + (" --compile" if a.compile else "") + (" --moe" if a.moe else "")
+    mfu_note = (" MFU from active parameters (PaLM's 6N + 12 L d T FLOPs per token; 989 TFLOP/s bf16 peak)."
+                if a.gpu else "")
+    moe_note = (f" The MoE's experts are each half the dense MLP's width, so its active parameters "
+                f"({meta['moe_active_params'] or 0:,}) match the dense model's ({meta['workbench_params'] or 0:,})."
+                if a.moe else "")
     lines = [f"# Side by side with nanoGPT's own train.py ({kind.upper()})", "",
-             f"`python bench/bench_nanogpt.py --nanogpt DIR{' --gpu' if a.gpu else ''}`. {meta['device']}, torch "
+             f"`python bench/bench_nanogpt.py --nanogpt DIR{flags} --rounds {a.rounds}`. {meta['device']}, torch "
              f"{meta['torch']}, {meta['cores']} cores, {meta['threads']} torch threads. {s['layers']} layers, "
              f"{s['heads']} heads, width {s['width']}, context {s['ctx']}, batch {s['batch']}, vocabulary "
              f"{info['vocab']}, the same tokens; {s['steps']} steps, median step time after step {s['warm']}, "
              f"{a.rounds} rounds taking turns. Ratio: nanoGPT's step time / the contender's, within a round "
-             f"(median, range). MFU from active parameters (PaLM's 6N + 12 L d T FLOPs per token; 989 TFLOP/s "
-             f"bf16 peak). The MoE's experts are each half the dense MLP's width, so its active parameters "
-             f"({meta['moe_active_params'] or 0:,}) match the dense model's ({meta['workbench_params'] or 0:,}).", "",
+             f"(median, range).{mfu_note}{moe_note}", "",
              "| contender | compile | ms/step | tokens/s | MFU | vs nanoGPT train.py |", "|---|---|---:|---:|---:|---:|"]
     for r in rows:
         lo, hi = r["vs_nanogpt_range"]

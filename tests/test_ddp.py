@@ -18,6 +18,7 @@ RUN = dict(steps=6, batch_size=2, grad_accum=2, seq_len=32, warmup=2, lr=1e-2, e
            checkpoint_every=3, sample_max_new_tokens=8, seed=0)
 RTOL = 1e-5      # losses and gradient norms, relative
 WEIGHT_ATOL = 1e-5   # weights (|w| ~ 0.01..1): AdamW's m/sqrt(v) lifts float rounding to ~2e-6 in a few elements
+FSDP_ATOL = 3e-5     # FSDP2 reduce-scatters (divide, then sum) instead of all-reducing: ~1.8e-5 in 1 of 2048 seen
 
 # Installed as sitecustomize in the torchrun processes: logs which rank calls the checkpoint and final-model writers,
 # and how many rows each rank's training batches have; or makes rank 1 die when it asks for step WB_CRASH_AT's batch.
@@ -54,6 +55,8 @@ RECORDER = textwrap.dedent('''
             return call
         ckpt.save_checkpoint = recording("checkpoint", ckpt.save_checkpoint)
         loop.save_final = recording("final", loop.save_final)
+        import workbench.train.fsdp as fsdp
+        fsdp.shard = recording("shard", fsdp.shard)
 ''')
 
 
@@ -74,7 +77,7 @@ def reference(inputs, tmp_path_factory):
     return r, out
 
 
-def _cli_two_processes(inputs, root, **env) -> int:
+def _cli_two_processes(inputs, root, *extra, **env) -> int:
     """`workbench train --nproc-per-node 2` of the RUN into root/out, with RECORDER in its processes."""
     from workbench.cli import main
     (root / "hooks").mkdir()
@@ -87,7 +90,7 @@ def _cli_two_processes(inputs, root, **env) -> int:
             mp.setenv(k, v)
         return main(["train", "--preset", "dense-nano", "--corpus", str(inputs / "corpus.txt"), "--tokenizer",
                      str(inputs / "tok"), "--out", str(root / "out"), *flags, "--device", "cpu", "--set", *sets,
-                     "sample_max_new_tokens=8", "--nproc-per-node", "2"])
+                     "sample_max_new_tokens=8", "--nproc-per-node", "2", *extra])
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +107,7 @@ def _history(result_or_dir):
     return pd.read_json(result_or_dir / "history.jsonl", lines=True)
 
 
-def _assert_same_run(history, weights, reference):
+def _assert_same_run(history, weights, reference, weight_atol=WEIGHT_ATOL):
     ref, _ = reference
     for col in ("loss", "grad_norm", "lr"):
         torch.testing.assert_close(torch.tensor(history[col].to_list()), torch.tensor(ref.history[col].to_list()),
@@ -113,7 +116,7 @@ def _assert_same_run(history, weights, reference):
     ref_w = ref.model.state_dict()
     assert set(weights) <= set(ref_w) and "model.embed_tokens.weight" in weights
     for k, v in weights.items():
-        torch.testing.assert_close(v, ref_w[k], rtol=RTOL, atol=WEIGHT_ATOL, msg=lambda m, k=k: f"weight {k}: {m}")
+        torch.testing.assert_close(v, ref_w[k], rtol=RTOL, atol=weight_atol, msg=lambda m, k=k: f"weight {k}: {m}")
 
 
 def test_two_processes_train_as_one_and_only_rank_0_writes(two_processes, reference):
@@ -150,6 +153,28 @@ def test_devices_from_python_resume_a_one_process_checkpoint_in_two(reference, i
     _assert_same_run(r.history, r.model.state_dict(), reference)
     assert r.out_dir == tmp_path / "two" and [p.name for p in r.checkpoints] == ["step-000006"]
     assert capsys.readouterr().err.count("step      6/6 loss") == 1       # callbacks run on rank 0 only
+
+
+def test_fsdp_shards_train_as_one_and_checkpoints_resume_sharded_or_not(reference, inputs, tmp_path):
+    rc = _cli_two_processes(inputs, tmp_path, "--fsdp", WB_SAVE_LOG=str(tmp_path / "saves.log"))
+    out = tmp_path / "out"
+    assert rc == 0
+    _assert_same_run(_history(out), load_file(out / "model.safetensors"), reference, FSDP_ATOL)
+    log = [line for line in (tmp_path / "saves.log").read_text().splitlines() if "batch" not in line]
+    assert sorted(log[:2]) == ["rank 0 shard", "rank 1 shard"]           # sharded (FSDP2), not replicated
+    assert log[2:] == ["rank 0 checkpoint", "rank 0 checkpoint", "rank 0 final"]
+    ref_val = reference[0].evals["val_loss"].iloc[-1]
+    assert abs(float((out / "evals.csv").read_text().splitlines()[-1].split(",")[1]) - ref_val) < 1e-5 * ref_val
+    # the sharded run's step-3 checkpoint (gathered optimizer state) resumes in one process ...
+    r = train(None, str(inputs / "corpus.txt"), out_dir=tmp_path / "one", resume=out / "checkpoints" / "step-000003",
+              **RUN)
+    _assert_same_run(r.history, r.model.state_dict(), reference, FSDP_ATOL)
+    # ... and a single-process checkpoint resumes sharded in two
+    step3 = tmp_path / "from-one" / "step-000003"
+    shutil.copytree(reference[1] / "checkpoints" / "step-000003", step3)
+    r = train(None, str(inputs / "corpus.txt"), out_dir=tmp_path / "two", resume=step3, devices=2, fsdp=True, **RUN)
+    _assert_same_run(r.history, r.model.state_dict(), reference, FSDP_ATOL)
+    assert type(r.model).__name__ == "LlamaForCausalLM"                 # rank 0 returns a plain model
 
 
 def test_more_processes_than_gpus_is_refused(capsys):

@@ -20,9 +20,11 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from ..errors import disk_full_guard
@@ -313,3 +315,40 @@ def load_checkpoint(path: str | Path, device: str | None = None):
     from ..models import load_model
     validate_checkpoint(path, need_state=False)
     return load_model(path, device=device, local_only=True)
+
+
+# ----------------------------------------------------------------------------- a training run's checkpoints
+
+def rng_state(device) -> dict:
+    """The RNG states a resumed run restores: torch's CPU generator and, on CUDA, the device's."""
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
+
+
+def save_step(state, optimizer, out_dir, callbacks, timing, final: bool = False, model=None, optimizer_state=None):
+    """Write a training run's checkpoint of `state.step` under out_dir/checkpoints (rank 0 alone: out_dir is
+    None on the others), prune old ones and tell the callbacks. Under FSDP `model` is rank 0's plain
+    copy and `optimizer_state` the gathered full state (fsdp.full_model / full_optimizer_state)."""
+    if out_dir is None:
+        return
+    t0 = time.perf_counter()
+    model = model or state.model
+    light = state.config.checkpoint_light and not final
+    path = step_dir(out_dir, state.step)
+    trainer_state = {"step": state.step, "rng": rng_state(next(model.parameters()).device),
+                     "optimizer": optimizer.state_dict() if optimizer_state is None else optimizer_state}
+    records = None if light else run_records(state)    # light checkpoints rely on the run's final history instead
+    save_checkpoint(path, model, state.tokenizer, trainer_state, state.config.to_dict(), light=light,
+                    records=records)
+    prune(out_dir, state.config.keep_checkpoints, protect=path if final else None)
+    state.checkpoints = list_checkpoints(out_dir)
+    timing["save"] += time.perf_counter() - t0
+    for cb in callbacks:
+        cb.on_checkpoint(state, path)
+
+
+def run_records(state) -> dict[str, str]:
+    """{history.jsonl, evals.csv, samples.json: text}, saved with the weights (read back by resume and plots)."""
+    return {"history.jsonl": pd.DataFrame(state.history).to_json(orient="records", lines=True),
+            "evals.csv": pd.DataFrame(state.evals, columns=EVAL_COLUMNS).to_csv(index=False),
+            "samples.json": json.dumps({str(k): v for k, v in state.samples.items()}, indent=1)}

@@ -42,6 +42,8 @@ class TrainConfig:
     device: str | None = None        # None: CUDA if available, else CPU
     threads: int | None = None       # CPU threads for torch; None: torch's, fewer when other jobs keep cores busy
     compile: bool = False            # torch.compile the model (CUDA; slow to start on CPU)
+    fsdp: bool = False               # several processes: shard weights, gradients and optimizer state (FSDP2)
+                                     # instead of replicating them (DDP); see train.fsdp. One process: ignored
     fast_path: bool = True           # CPU: lean Llama/Mixtral forward (same maths) and allocator tuning; see train.fast
     kernels: str | None = None       # CUDA forward: "liger" (Liger-Kernel's fused RMSNorm/RoPE/SwiGLU/linear
                                      # cross-entropy), "torch" (the same lean forward in plain ops), "none" (the

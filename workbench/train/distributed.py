@@ -16,7 +16,8 @@ warning when this torch has no NCCL), each rank takes GPU LOCAL_RANK, and:
 - what rank 0 decides before training (the run folder, the checkpoint to resume from, the tokenizer) is sent
   to the others, errors included (`first`), so every rank fails with the same message.
 Checkpoints hold the global state (weights, one optimizer, the step), so a run resumes with any number of
-processes. Not here: starting the processes (`launch`), the loop (`loop`).
+processes. With `TrainConfig.fsdp` the model is sharded instead of replicated (`fsdp`). Not here: starting the
+processes (`launch`), the loop (`loop`).
 """
 from __future__ import annotations
 
@@ -223,7 +224,8 @@ def train_forward(model, lean, compile_: bool, is_moe: bool, ranks: Ranks):
     """What the loop calls each micro-batch: `lean` (the CPU fast path) or the model (torch.compiled when
     `compile_`), wrapped in DistributedDataParallel when ranks.world > 1 (an MoE with find_unused_parameters:
     experts no token of a shard chose get no gradient there). DDP copies rank 0's weights to every rank."""
-    if ranks.world <= 1:
+    from .fsdp import is_sharded
+    if ranks.world <= 1 or is_sharded(model):       # FSDP: the sharded model is its own data-parallel wrapper
         return lean or (torch.compile(model) if compile_ else model)
     from torch.nn.parallel import DistributedDataParallel as DDP
     dev = next(model.parameters()).device
@@ -241,6 +243,10 @@ def train_forward(model, lean, compile_: bool, is_moe: bool, ranks: Ranks):
 
 def accumulating(step_fn, defer: bool):
     """Context for one micro-batch: with `defer` (not the last micro-batch of a step) a DDP forward/backward
-    keeps its gradient local (no_sync) until the last one; otherwise, or without DDP, nothing."""
+    keeps its gradient local (no_sync; FSDP: no reduce-scatter) until the last one; otherwise, or in one
+    process, nothing."""
     no_sync = getattr(step_fn, "no_sync", None) if defer else None
-    return no_sync() if callable(no_sync) else contextlib.nullcontext()
+    if callable(no_sync):
+        return no_sync()
+    from .fsdp import deferred_sync
+    return deferred_sync(step_fn, defer)

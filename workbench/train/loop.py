@@ -6,7 +6,8 @@ then clip the gradient norm, set the scheduled lr and take an AdamW step. For an
 computed by `losses` from the router logits (transformers only adds aux when asked, and never z).
 Per-step values stay on the device and are flushed to the history every `log_every` steps, so the
 loop issues no per-step host syncs on CUDA.
-Under torchrun the same loop runs one rank of a data-parallel run (DDP; see `distributed`).
+Under torchrun the same loop runs one rank of a data-parallel run (DDP, or FSDP2 with `fsdp`; see
+`distributed` and `fsdp`).
 Not here: setting a run up (`setup`), the losses (`losses`), checkpoint files (`checkpoint`, `runfolder`),
 starting processes (`launch`).
 """
@@ -31,6 +32,7 @@ from ..tokenizer import with_eos
 from . import checkpoint as ckpt
 from . import distributed
 from . import fast as fast_path
+from . import fsdp
 from .kernels import gpu_forward, liger_available
 from . import runfolder
 from .checkpoint import save_final
@@ -42,7 +44,8 @@ from .pairs import PairData, evaluate_pairs, finalize_eom, is_translation_model,
 from .pairs import MT_PRESETS, pair_setup, pair_tokenizer, prepare_pairs, sample_pairs
 from .schedule import lr_at
 from .setup import (_check_same_model, _check_vocab, _is_moe, _load_weights, _model, _restore, _seq_len,
-                    check_model_settings, choose_threads, make_optimizer, run_tokenizer)
+                    check_model_settings, choose_experts, choose_threads, load_teacher, make_optimizer,
+                    run_tokenizer)
 
 
 
@@ -178,14 +181,16 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
     if resume_from is not None:
         _load_weights(model, resume_from, trust_remote_code)
     model.to(device)
-    _choose_experts(model, cfg, device)
+    choose_experts(model, cfg, device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if cfg.fsdp and ranks.world > 1:
+        fsdp.shard(model)                    # before the optimizer: it holds the shards
     optimizer = make_optimizer(model, cfg, device)
     per_row = seq_len if pairs is None else sum(len(a) + len(b) for a, b in data.train) / len(data.train)
     state = TrainState(cfg, model, tok, tokens_per_step=round(cfg.batch_size * cfg.grad_accum * per_row),
-                       is_moe=_is_moe(model), teacher=_teacher(cfg, model, tok, device, trust_remote_code),
+                       is_moe=_is_moe(model), teacher=load_teacher(cfg, model, tok, device, trust_remote_code),
                        rank=ranks.rank, world_size=ranks.world)
     state.pair_data = data if pairs is not None else None
     if resume_from is not None:
@@ -193,37 +198,6 @@ def _train(out_dir, model_or_preset, corpus, tokenizer, cfg, model_kw, callbacks
     else:
         torch.manual_seed(cfg.seed)
     return _run(state, optimizer, data, device, out_dir, list(callbacks))
-
-
-# ----------------------------------------------------------------------------- setup helpers
-
-def _choose_experts(model, cfg: TrainConfig, device) -> None:
-    """Set the MoE experts implementation (TrainConfig.experts_implementation; automatic: transformers' grouped
-    GEMM on CUDA, its per-expert loop on CPU) on models that take one (Mixtral, Qwen2-MoE, ...); same maths."""
-    choice = cfg.experts_implementation or ("grouped_mm" if device.type == "cuda" else "eager")
-    if getattr(model, "_can_set_experts_implementation", lambda: False)() and _is_moe(model):
-        model.set_experts_implementation(choice)
-    elif cfg.experts_implementation:
-        warnings.warn(f"experts_implementation={cfg.experts_implementation!r} ignored: this model has no "
-                      "selectable experts implementation", stacklevel=3)
-
-
-def _teacher(cfg: TrainConfig, model, tok, device, trust_remote_code: bool):
-    """The frozen teacher of cfg.teacher on `device`, or None. Raises ValueError when it cannot teach this
-    student: an encoder-decoder on either side, or another vocabulary than the run's tokenizer."""
-    if not cfg.teacher:
-        return None
-    from ..models import load_model
-    if getattr(model.config, "is_encoder_decoder", False):
-        raise ValueError("teacher: distillation trains decoder-only students; this student is an encoder-decoder")
-    teacher, t_tok = load_model(cfg.teacher, trust_remote_code=trust_remote_code)
-    if getattr(teacher.config, "is_encoder_decoder", False):
-        raise ValueError(f"teacher {cfg.teacher!r} is an encoder-decoder; give a decoder-only (causal LM) teacher")
-    if t_tok.get_vocab() != tok.get_vocab() or teacher.config.vocab_size != model.config.vocab_size:
-        raise ValueError(f"teacher {cfg.teacher!r} has another vocabulary than this run's tokenizer: train the student "
-                         f"with the teacher's tokenizer (tokenizer={cfg.teacher!r}, or --tokenizer on the CLI)")
-    teacher.requires_grad_(False)
-    return teacher.eval().to(device)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -241,7 +215,9 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
         raise ValueError(f"aux_loss_convention={cfg.aux_loss_convention!r} is not available in this version; use 'hf'")
     ranks = distributed.Ranks(state.rank, state.world_size)
     callbacks = callbacks if ranks.main else []      # rank 0 reports; the others follow its stop decisions
-    step_fn = distributed.train_forward(model, _lean(model, cfg, device), cfg.compile, state.is_moe, ranks)
+    sharded, twin = fsdp.is_sharded(model), None     # FSDP: rank 0's plain copy for evaluation and saving
+    lean = None if sharded else _lean(model, cfg, device)
+    step_fn = distributed.train_forward(model, lean, cfg.compile, state.is_moe, ranks)
     params = [p for p in model.parameters() if p.requires_grad]
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     timing = dict.fromkeys(("compute", "data", "eval", "sample", "save", "log"), 0.0)
@@ -274,12 +250,16 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
             t0 = time.perf_counter()
             t_window = _flush(state, pending, t_window, callbacks)
             timing["log"] += time.perf_counter() - t0
+            whole, optim_state = None, None
+            if sharded and ((due_eval or due_sample) and not last or due_ckpt):   # collective: every rank
+                whole = twin = fsdp.full_model(model, twin)
+                optim_state = fsdp.full_optimizer_state(model, optimizer) if due_ckpt else None
             if due_eval and not last and ranks.main:
-                _evaluate(state, data, device, amp, callbacks, timing)
+                _evaluate(state, data, device, amp, callbacks, timing, whole)
             if due_sample and not last and ranks.main:
-                _sample(state, device, callbacks, timing)
+                _sample(state, device, callbacks, timing, whole)
             if due_ckpt:
-                _checkpoint(state, optimizer, out_dir, callbacks, timing)
+                ckpt.save_step(state, optimizer, out_dir, callbacks, timing, model=whole, optimizer_state=optim_state)
             if ranks.world > 1:
                 state.stop_reason = distributed.agree(state.stop_reason, ranks)
     except NonFiniteLoss as err:
@@ -367,7 +347,9 @@ def _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp,
     if cfg.grad_clip:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
     else:
-        grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None], foreach=True)
+    if hasattr(grad_norm, "full_tensor"):      # FSDP: a replicated DTensor
+        grad_norm = grad_norm.full_tensor()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     timing["compute"] += time.perf_counter() - t1
@@ -439,9 +421,9 @@ def evaluate(model, data, cfg: TrainConfig, device, amp=None) -> float:
     return total / max(n, 1)
 
 
-def _evaluate(state, data, device, amp, callbacks, timing):
+def _evaluate(state, data, device, amp, callbacks, timing, model=None):
     t0 = time.perf_counter()
-    loss = evaluate(state.model, data, state.config, device, amp)
+    loss = evaluate(model or state.model, data, state.config, device, amp)
     row = {"step": state.step, "val_loss": loss, "val_ppl": math.exp(min(loss, 50))}
     state.evals.append(row)
     timing["eval"] += time.perf_counter() - t0
@@ -449,58 +431,36 @@ def _evaluate(state, data, device, amp, callbacks, timing):
         cb.on_eval(state, row)
 
 
-def _sample(state, device, callbacks, timing):
+def _sample(state, device, callbacks, timing, model=None):
     t0 = time.perf_counter()
-    cfg, texts = state.config, []
+    cfg, texts, model = state.config, [], model or state.model
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):      # sampling must not shift the training RNG
         torch.manual_seed(cfg.seed + state.step)
         if state.pair_data is not None:
-            texts = sample_pairs(state.model, state.tokenizer, state.pair_data, cfg.sample_n)
+            texts = sample_pairs(model, state.tokenizer, state.pair_data, cfg.sample_n)
         for prompt in cfg.sample_prompts if state.pair_data is None else ():
-            texts += generate(state.model, state.tokenizer, prompt, n=cfg.sample_n,
+            texts += generate(model, state.tokenizer, prompt, n=cfg.sample_n,
                               temperature=cfg.sample_temperature, max_new_tokens=cfg.sample_max_new_tokens)
-    state.model.train()
+    if model is state.model:
+        model.train()
     state.samples[state.step] = texts
     timing["sample"] += time.perf_counter() - t0
     for cb in callbacks:
         cb.on_sample(state, state.step, texts)
 
 
-def _rng_state(device) -> dict:
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
-
-
-def _checkpoint(state, optimizer, out_dir, callbacks, timing, final: bool = False):
-    if out_dir is None:
-        return
-    t0 = time.perf_counter()
-    light = state.config.checkpoint_light and not final
-    path = ckpt.step_dir(out_dir, state.step)
-    trainer_state = {"step": state.step, "optimizer": optimizer.state_dict(), "rng": _rng_state(
-        next(state.model.parameters()).device)}
-    records = None if light else _records(state)    # light checkpoints rely on the run's final history instead
-    ckpt.save_checkpoint(path, state.model, state.tokenizer, trainer_state, state.config.to_dict(), light=light,
-                         records=records)
-    ckpt.prune(out_dir, state.config.keep_checkpoints, protect=path if final else None)
-    state.checkpoints = ckpt.list_checkpoints(out_dir)
-    timing["save"] += time.perf_counter() - t0
-    for cb in callbacks:
-        cb.on_checkpoint(state, path)
-
-
-def _records(state) -> dict[str, str]:
-    """{history.jsonl, evals.csv, samples.json: text}, saved with the weights (read back by resume and plots)."""
-    return {"history.jsonl": pd.DataFrame(state.history).to_json(orient="records", lines=True),
-            "evals.csv": pd.DataFrame(state.evals, columns=ckpt.EVAL_COLUMNS).to_csv(index=False),
-            "samples.json": json.dumps({str(k): v for k, v in state.samples.items()}, indent=1)}
-
-
 def _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start, handles, amp, good: bool):
     cfg, model = state.config, state.model
     for h in handles:
         h.remove()
+    optim_state = None
+    if fsdp.is_sharded(model):       # collective: rank 0 evaluates, samples, saves and returns a plain model
+        whole = fsdp.full_model(model)
+        optim_state = fsdp.full_optimizer_state(model, optimizer) if good and not cfg.checkpoint_light else None
+        if state.rank != 0:
+            return _result(state, out_dir, timing, None)
+        state.model = model = whole
     if good and state.step > 0:
         try:
             if state.rank == 0 and (not state.evals or state.evals[-1]["step"] != state.step):
@@ -516,14 +476,18 @@ def _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start,
         if out_dir is not None:
             t0 = time.perf_counter()
             if not cfg.checkpoint_light:
-                _checkpoint(state, optimizer, out_dir, callbacks, timing, final=True)
+                ckpt.save_step(state, optimizer, out_dir, callbacks, timing, final=True, optimizer_state=optim_state)
             save_final(model, state.tokenizer, out_dir,
-                       {**_records(state), "train_config.json": json.dumps(cfg.to_dict(), indent=1)})
+                       {**ckpt.run_records(state), "train_config.json": json.dumps(cfg.to_dict(), indent=1)})
             timing["save"] += time.perf_counter() - t0
     model.eval()
     timing["total"] = time.perf_counter() - t_start
     for cb in callbacks:
         cb.on_end(state)
+    return _result(state, out_dir, timing, model)
+
+
+def _result(state, out_dir, timing, model) -> TrainResult:
     hist = pd.DataFrame(state.history)
     return TrainResult(model=model, tokenizer=state.tokenizer, out_dir=out_dir, history=hist,
                        evals=pd.DataFrame(state.evals, columns=["step", "val_loss", "val_ppl"]),

@@ -6,6 +6,7 @@ Not here: the loop itself (`loop`), the losses (`losses`), checkpoint files (`ch
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from .. import moe as wb_moe
 from ..models import build_model
 from ..tokenizer import load_tokenizer, plain_tokenizer, train_tokenizer
 from . import checkpoint as ckpt
+from . import fsdp
 from .config import TrainConfig
 
 
@@ -224,10 +226,42 @@ def make_optimizer(model, cfg: TrainConfig, device) -> torch.optim.Optimizer:
 
 def _restore(state, optimizer, path, device):
     saved = ckpt.load_state(path)
-    optimizer.load_state_dict(saved["optimizer"])
+    if fsdp.is_sharded(state.model):         # a full state in single-process numbering, loaded as shards
+        fsdp.load_optimizer_state(state.model, optimizer, saved["optimizer"])
+    else:
+        optimizer.load_state_dict(saved["optimizer"])
     state.step = int(saved["step"])
     torch.set_rng_state(saved["rng"]["torch"])
     if device.type == "cuda" and saved["rng"].get("cuda") is not None:
         torch.cuda.set_rng_state(saved["rng"]["cuda"])
     state.history, state.evals, state.samples = ckpt.read_records(path, state.step)
     state.checkpoints = ckpt.list_checkpoints(path.parent.parent)
+
+
+def choose_experts(model, cfg: TrainConfig, device) -> None:
+    """Set the MoE experts implementation (TrainConfig.experts_implementation; automatic: transformers' grouped
+    GEMM on CUDA, its per-expert loop on CPU) on models that take one (Mixtral, Qwen2-MoE, ...); same maths."""
+    choice = cfg.experts_implementation or ("grouped_mm" if device.type == "cuda" else "eager")
+    if getattr(model, "_can_set_experts_implementation", lambda: False)() and _is_moe(model):
+        model.set_experts_implementation(choice)
+    elif cfg.experts_implementation:
+        warnings.warn(f"experts_implementation={cfg.experts_implementation!r} ignored: this model has no "
+                      "selectable experts implementation", stacklevel=3)
+
+
+def load_teacher(cfg: TrainConfig, model, tok, device, trust_remote_code: bool):
+    """The frozen teacher of cfg.teacher on `device`, or None. Raises ValueError when it cannot teach this
+    student: an encoder-decoder on either side, or another vocabulary than the run's tokenizer."""
+    if not cfg.teacher:
+        return None
+    from ..models import load_model
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ValueError("teacher: distillation trains decoder-only students; this student is an encoder-decoder")
+    teacher, t_tok = load_model(cfg.teacher, trust_remote_code=trust_remote_code)
+    if getattr(teacher.config, "is_encoder_decoder", False):
+        raise ValueError(f"teacher {cfg.teacher!r} is an encoder-decoder; give a decoder-only (causal LM) teacher")
+    if t_tok.get_vocab() != tok.get_vocab() or teacher.config.vocab_size != model.config.vocab_size:
+        raise ValueError(f"teacher {cfg.teacher!r} has another vocabulary than this run's tokenizer: train the student "
+                         f"with the teacher's tokenizer (tokenizer={cfg.teacher!r}, or --tokenizer on the CLI)")
+    teacher.requires_grad_(False)
+    return teacher.eval().to(device)
