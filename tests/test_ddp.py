@@ -1,5 +1,6 @@
 """Data-parallel training through torchrun (gloo on CPU, 2 processes): the same run as one process, rank 0 alone
 writes, checkpoints resume with another number of processes, and bad requests are refused before any start."""
+import re
 import shutil
 import textwrap
 
@@ -210,6 +211,18 @@ def test_refusals_before_launch(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"batch_size=3 is the global batch and must split evenly among the 2 "
                                          r"processes: use a multiple of 2"):
         train("dense-nano", texts, devices=2, batch_size=3, **TINY_DENSE)
+
+
+def test_an_error_inside_the_processes_is_said_once_without_torchrun_report(inputs, tmp_path, capfd):
+    from workbench.cli import main
+    rc = main(["train", "--preset", "dense-nano", "--corpus", str(inputs / "corpus.txt"), "--out", str(tmp_path / "o"),
+               "--device", "cpu", "--steps", "2", "--warmup", "1", "--batch-size", "2", "--nproc-per-node", "2",
+               "--set", "tokenizer_vocab_size=100000"])
+    err = capfd.readouterr().err
+    assert rc == 2                                          # a bad setting, as in one process
+    assert err.count("error: corpus too small for vocab_size=100000") == 1, err
+    assert re.search(r"the training processes stopped \(exitcode: 2, local rank [01]\)", err)   # whichever exits first
+    assert "Traceback" not in err and "ChildFailedError" not in err
 
 
 def test_shards_make_up_the_global_batch():

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message, known = explain(err)
+        if getattr(err, "workbench_rank0_copy", False):     # another rank's copy of rank 0's error: said there
+            return 2 if known else 1
         print(f"workbench {args.command}: error: {message}", file=sys.stderr)
         if isinstance(err, KeyboardInterrupt):
             return 130

@@ -170,6 +170,7 @@ def first(fn, ranks: Ranks):
     if kind == "error":
         if ranks.main:
             raise value
+        value.workbench_rank0_copy = True        # the CLI prints it once, on rank 0
         raise value from None
     return value
 

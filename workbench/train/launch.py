@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,14 +67,20 @@ def _env() -> dict:
 
 def run_cli(args) -> int:
     """`workbench train ... --nproc-per-node N`: start the processes through torchrun with this very command line
-    (`args.argv`, the workbench arguments; each process runs `python -m workbench.train` on them) and return
-    torchrun's exit status (0 when every process succeeded). The processes print as they go; on a bad setting
-    each fails with the same message."""
+    (`args.argv`, the workbench arguments; each process runs `python -m workbench.train` on them) and return 0
+    when every process succeeded, else the failed process's exit status (2: a bad setting) or torchrun's. The
+    processes print as they go; an error is printed once (rank 0's, which every rank raises), then one line
+    saying that the processes stopped; torchrun's own report (its traceback and failure table) only with --debug."""
     rendezvous = {k: getattr(args, k, None) for k in RENDEZVOUS_FLAGS}
     i = args.argv.index("train")                      # before it only the global --debug
     rest = args.argv[i + 1:] + (["--debug"] if "--debug" in args.argv[:i] else [])
     cmd = torchrun_command(args.nproc_per_node, ["-m", "workbench.train", *rest], rendezvous)
-    return subprocess.call(cmd, env=_env())
+    code, _, failed = _stream(cmd, keep_report="--debug" in rest, stdout=None)
+    if code:
+        sys.stderr.write(f"workbench train: error: the training processes stopped ({failed or f'status {code}'}); "
+                         "the error is above (--debug shows torchrun's report)\n")
+        return _exit_status(failed) or code
+    return 0
 
 
 def wants_launch(args) -> bool:
@@ -137,21 +144,40 @@ def train_processes(devices, model_or_preset, corpus, tokenizer, out_dir, config
         spec["result_dir"] = str(Path(tmp) / "result")
         (Path(tmp) / "spec.pkl").write_bytes(pickle.dumps(spec))
         cmd = torchrun_command(devices, ["-m", "workbench.train", "--spec", str(Path(tmp) / "spec.pkl")])
-        tail = _stream(cmd)
-        if tail is not None:
+        code, tail, _ = _stream(cmd, keep_report=False)
+        if code:
             raise DistributedRunError(f"the {devices} training processes failed; their last lines:\n" + "\n".join(tail))
         return _read_result(Path(spec["result_dir"]))
 
 
-def _stream(cmd: list[str]) -> list[str] | None:
-    """Run `cmd`, copying its output lines to sys.stderr; None on success, else the last 30 lines."""
+# torchrun's own log line when a process fails ("... api.py:1002] failed (exitcode: 2) local_rank: 0 ..."): what
+# follows it is torchrun's report (its ChildFailedError traceback and failure table), not the workers' output
+_FAILED = re.compile(r"\bfailed \((exitcode: -?\d+)\) local_rank: (\d+)")
+
+
+def _stream(cmd: list[str], keep_report: bool, stdout=subprocess.PIPE) -> tuple[int, list[str], str | None]:
+    """Run `cmd` (torchrun), copying its workers' lines to sys.stderr as they arrive, and drop torchrun's own
+    failure report unless `keep_report`. `stdout=None` leaves the workers' stdout on this process's stdout (e.g.
+    --json), PIPE merges it into the copied lines. Returns (exit status, the last 30 lines copied, the failure as
+    "exitcode: N, local rank R" or None)."""
     lines: list[str] = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
-                          bufsize=1) as proc:
-        for line in proc.stdout:
-            sys.stderr.write(line)
-            lines = (lines + [line.rstrip("\n")])[-30:]
-    return None if proc.returncode == 0 else lines
+    failed = None
+    with subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE if stdout is None else subprocess.STDOUT,
+                          text=True, env=_env(), bufsize=1) as proc:
+        for line in proc.stderr if stdout is None else proc.stdout:
+            hit = failed is None and _FAILED.search(line)
+            if hit:
+                failed = f"{hit.group(1)}, local rank {hit.group(2)}"
+            if failed is None or keep_report:
+                sys.stderr.write(line)
+                lines = (lines + [line.rstrip("\n")])[-30:]
+    return proc.returncode, lines, failed
+
+
+def _exit_status(failed: str | None) -> int | None:
+    """The failed worker's exit status from _stream's failure text (2: a bad setting, as one process's CLI)."""
+    m = re.match(r"exitcode: (-?\d+)", failed or "")
+    return int(m.group(1)) if m and int(m.group(1)) > 0 else None
 
 
 def worker(spec_path: str) -> int:
