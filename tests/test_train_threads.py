@@ -57,3 +57,17 @@ def test_busy_cores_sees_another_process():
         assert setup._busy_cores(0.5) >= 0.6
     finally:
         spin.kill()
+
+
+def test_notebooks_take_fewer_threads_on_a_busy_machine(two_threads, monkeypatch, capsys):
+    import workbench as wb
+    monkeypatch.setattr(setup, "_busy_cores", lambda interval=0.25: 0.9)
+    wb.setup_notebook(seed=0)
+    assert torch.get_num_threads() == 1
+    assert "keep about 1 of this machine's 2 cores busy: this notebook computes with 1 torch thread" in \
+        capsys.readouterr().out
+    monkeypatch.setattr(setup, "_busy_cores", lambda interval=0.25: 0.2)
+    wb.setup_notebook(seed=0)
+    assert torch.get_num_threads() == 2 and capsys.readouterr().out == ""
+    wb.setup_notebook(seed=0, threads=1)                        # asked for: no measuring, no line
+    assert torch.get_num_threads() == 1

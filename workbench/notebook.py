@@ -6,7 +6,13 @@ import random
 
 
 def setup_notebook(seed: int = 0, threads: int | None = None, offline: bool = True) -> None:
-    """Seed python/numpy/torch, use all cores (or `threads`), render plotly offline in JupyterLab."""
+    """Seed python/numpy/torch, set torch's CPU threads, render plotly offline in JupyterLab.
+
+    `threads`: None for one per core that other processes leave free. A core counts as busy when other processes
+    use at least 0.75 of it over a quarter of a second (`train.setup._busy_cores`); then the notebook computes
+    with fewer threads and prints a line saying so, because oversubscribed cores slow every thread down (notebook
+    04 at full settings with one of 2 cores kept busy: 12.1 min on 2 threads against 3.2 min quiet). `train()`
+    checks again at the start of each run."""
     import numpy as np
     import torch
 
@@ -16,6 +22,22 @@ def setup_notebook(seed: int = 0, threads: int | None = None, offline: bool = Tr
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    threads = threads or _free_cores()
+    torch.set_num_threads(threads)
     import plotly.io as pio
     pio.renderers.default = "plotly_mimetype"   # drawn by JupyterLab's bundled plotly extension: no CDN script
+
+
+def _free_cores() -> int:
+    """Cores other processes leave free (at least 1); prints a line when that is fewer than the machine has."""
+    from .train.setup import _busy_cores
+    cores = os.cpu_count() or 1
+    if cores == 1:
+        return 1
+    busy = int(_busy_cores() + 0.25)
+    free = max(1, cores - busy)
+    if free < cores:
+        print(f"Other processes keep about {busy} of this machine's {cores} cores busy: this notebook computes with "
+              f"{free} torch thread(s) (oversubscribed cores slow every thread down); "
+              f"wb.setup_notebook(threads={cores}) insists.")
+    return free
