@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .fsdp import deferred_sync, is_sharded
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -225,7 +227,6 @@ def train_forward(model, lean, compile_: bool, is_moe: bool, ranks: Ranks):
     """What the loop calls each micro-batch: `lean` (the CPU fast path) or the model (torch.compiled when
     `compile_`), wrapped in DistributedDataParallel when ranks.world > 1 (an MoE with find_unused_parameters:
     experts no token of a shard chose get no gradient there). DDP copies rank 0's weights to every rank."""
-    from .fsdp import is_sharded
     if ranks.world <= 1 or is_sharded(model):       # FSDP: the sharded model is its own data-parallel wrapper
         return lean or (torch.compile(model) if compile_ else model)
     from torch.nn.parallel import DistributedDataParallel as DDP
@@ -249,5 +250,4 @@ def accumulating(step_fn, defer: bool):
     no_sync = getattr(step_fn, "no_sync", None) if defer else None
     if callable(no_sync):
         return no_sync()
-    from .fsdp import deferred_sync
     return deferred_sync(step_fn, defer)

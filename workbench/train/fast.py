@@ -252,10 +252,7 @@ def lean_forward(model) -> Callable | None:
 
     def forward(input_ids, output_router_logits=False, targets=None):
         b, t = input_ids.shape
-        key = (t, input_ids.device)
-        if key not in tables:
-            tables[key] = _rope_tables(inner.rotary_emb, t, input_ids.device)
-        cos, sin = tables[key]
+        cos, sin = cached_tables(tables, _rope_tables, inner.rotary_emb, input_ids)
         h = inner.embed_tokens(input_ids)
         routers = []
         for layer in inner.layers:
@@ -309,6 +306,15 @@ def _moe(block, x, routers):
     logits, weights, index = block.gate(flat)
     routers.append(logits)
     return block.experts(flat, index, weights).reshape(b, t, d)
+
+
+def cached_tables(tables: dict, build, rotary, input_ids):
+    """build(rotary, T, device) for input_ids (B, T), made once per (T, device) and kept in `tables`: a run's
+    RoPE tables are fixed, so they are built once, not every step."""
+    key = (input_ids.shape[1], input_ids.device)
+    if key not in tables:
+        tables[key] = build(rotary, *key)
+    return tables[key]
 
 
 def _rope_tables(rotary, t: int, device):

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .fast import _eligible
+from .fast import _eligible, cached_tables
 
 KERNELS = ("liger", "torch")
 CAST_ONCE = True     # under autocast, each RMSNorm output is cast to bf16 once, not once per matmul reading it
@@ -110,10 +110,7 @@ def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True) -> Callabl
 
     def forward(input_ids, output_router_logits=False, targets=None):
         b, t = input_ids.shape
-        key = (t, input_ids.device)
-        if key not in tables:
-            tables[key] = _rope_tables(inner.rotary_emb, t, input_ids.device)
-        cos, sin = tables[key]
+        cos, sin = cached_tables(tables, _rope_tables, inner.rotary_emb, input_ids)
         h = inner.embed_tokens(input_ids)
         routers = []
         for layer in inner.layers:
