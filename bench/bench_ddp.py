@@ -1,7 +1,8 @@
-"""Data-parallel scaling: training tokens/s of 1 process against N (torchrun + DDP) on the largest dense preset.
+"""Data-parallel scaling: training tokens/s of 1 process against N (torchrun; DDP or FSDP2), largest dense preset.
 
     python bench/bench_ddp.py                 # CUDA: dense-base, bf16, 1 vs 2 GPUs; writes bench/results/ddp.{md,json}
     python bench/bench_ddp.py --compile       # the same with torch.compile
+    python bench/bench_ddp.py --fsdp          # N processes shard the model (FSDP2) instead of replicating it
     python bench/bench_ddp.py --quick         # CPU, a tiny model, a few steps (gloo): checks that the script runs
 
 Each setting is one `workbench train ... --nproc-per-node N --json` run (the command users run) in its own
@@ -54,6 +55,8 @@ def run(nproc: int, args, work: Path) -> dict:
            "--set", "sample_max_new_tokens=4", "eval_batches=1", *args.set, "--nproc-per-node", str(nproc)]
     if args.compile:
         cmd.append("--compile")
+    if args.fsdp and nproc > 1:                  # one process: the plain single-GPU run is the base
+        cmd.append("--fsdp")
     if not args.device.startswith("cuda"):       # CPU: the cores shared out, never oversubscribed
         cmd += ["--threads", str(max(1, (os.cpu_count() or 1) // nproc))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
@@ -87,7 +90,8 @@ def write(rows: list[dict], meta: dict, results: Path) -> None:
     (results / "ddp.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = ["# Data-parallel training (torchrun + DDP)", "",
              f"Device: {meta['device']}; {meta['precision']}; preset {meta['preset']}"
-             f"{' (tiny settings)' if meta['quick'] else ''}; compile {meta['compile']}; torch {meta['torch']}. "
+             f"{' (tiny settings)' if meta['quick'] else ''}; compile {meta['compile']}; "
+             f"{'FSDP2' if meta.get('fsdp') else 'DDP'} for several processes; torch {meta['torch']}. "
              "Batch per process fixed (weak scaling); tokens/s over the global batch, median after "
              f"{meta['skip']} warm-up steps. Command: `{meta['command']}`.", "",
              "| processes | batch per process x seq | global batch | tokens/s | scaling | efficiency |",
@@ -110,6 +114,7 @@ def main() -> int:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--device", default="cuda")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--fsdp", action="store_true", help="several processes shard the model (FSDP2) instead of DDP")
     p.add_argument("--corpus", type=Path, default=CORPUS)
     p.add_argument("--tokenizer", type=Path, default=TOKENIZER)
     p.add_argument("--set", nargs="*", default=[], help="model settings passed to workbench train --set")
@@ -125,8 +130,9 @@ def main() -> int:
                          f"{torch.cuda.device_count()} (use --quick on CPU)")
     results = args.results or (Path(tempfile.mkdtemp(prefix="bench-ddp-")) if args.quick else RESULTS)
     meta = {"device": device_name(args.device), "precision": "bf16 autocast" if args.device.startswith("cuda")
-            else "fp32", "preset": args.preset, "compile": args.compile, "quick": args.quick, "skip": args.skip,
-            "torch": torch.__version__, "command": " ".join(["python bench/bench_ddp.py", *_public(sys.argv[1:])])}
+            else "fp32", "preset": args.preset, "compile": args.compile, "fsdp": args.fsdp, "quick": args.quick,
+            "skip": args.skip, "torch": torch.__version__,
+            "command": " ".join(["python bench/bench_ddp.py", *_public(sys.argv[1:])])}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-ddp-runs-") as work:
         if not (args.tokenizer / "tokenizer.json").exists():      # no shipped tokenizer: one BPE for every run

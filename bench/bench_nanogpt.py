@@ -156,6 +156,17 @@ def step_time(marks: list[tuple[int, float]], warm: int) -> float:
     return statistics.median(per)
 
 
+def _cpu_name() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else platform's guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nanogpt", type=Path, required=True, help="a checkout of karpathy/nanoGPT")
@@ -217,7 +228,8 @@ def main(argv=None) -> int:
     meta = {"setup": s, **info, "workbench_params": active.get("workbench"), "moe_active_params": active.get(MOE),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "device": torch.cuda.get_device_name() if a.gpu else "cpu"}
+            "device": torch.cuda.get_device_name() if a.gpu else f"CPU {_cpu_name()} "
+                                                                    f"({torch.backends.cpu.get_cpu_capability()})"}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"nanogpt_{kind}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     flags = (" --gpu" if a.gpu else "") + (" --compile" if a.compile else "") + (" --moe" if a.moe else "")

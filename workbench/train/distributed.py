@@ -200,7 +200,8 @@ def mean_over_ranks(tensors: dict[str, torch.Tensor], ranks: Ranks) -> dict[str,
 
 
 class _LeanModule(torch.nn.Module):
-    """The CPU fast path's forward as a module over the model's parameters, so DDP can hook it."""
+    """A lean forward (the CPU fast path or the GPU kernels) as a module over the model's parameters, so DDP can
+    hook it."""
 
     def __init__(self, model, lean):
         super().__init__()
@@ -213,11 +214,11 @@ class _LeanModule(torch.nn.Module):
 class _LeanStep:
     """A DDP-wrapped lean forward with the lean call signature (a plain callable, as compute_loss expects)."""
 
-    def __init__(self, ddp):
-        self.ddp = ddp
+    def __init__(self, ddp, call=None):
+        self.ddp, self.call = ddp, ddp if call is None else call      # call: DDP, or its torch.compile form
 
     def __call__(self, input_ids, output_router_logits=False, targets=None):
-        return self.ddp(input_ids, output_router_logits, targets=targets)
+        return self.call(input_ids, output_router_logits, targets=targets)
 
     def no_sync(self):
         return self.ddp.no_sync()
@@ -228,7 +229,7 @@ def train_forward(model, lean, compile_: bool, is_moe: bool, ranks: Ranks):
     `compile_`), wrapped in DistributedDataParallel when ranks.world > 1 (an MoE with find_unused_parameters:
     experts no token of a shard chose get no gradient there). DDP copies rank 0's weights to every rank."""
     if ranks.world <= 1 or is_sharded(model):       # FSDP: the sharded model is its own data-parallel wrapper
-        return lean or (torch.compile(model) if compile_ else model)
+        return (torch.compile(lean or model) if compile_ else lean or model)
     from torch.nn.parallel import DistributedDataParallel as DDP
     dev = next(model.parameters()).device
     kw = {"device_ids": [dev.index] if dev.type == "cuda" else None, "find_unused_parameters": is_moe,
@@ -237,8 +238,13 @@ def train_forward(model, lean, compile_: bool, is_moe: bool, ranks: Ranks):
     sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters else \
         "broadcast_buffers"
     kw[sync] = False
+    # compiled after the wrap, so dynamo sees DDP and splits the graph at its gradient buckets (DDPOptimizer):
+    # each bucket's all-reduce starts while the backward of the layers below runs. A compiled lean forward
+    # wrapped afterwards would be one autograd node whose gradients all arrive at the end of the backward:
+    # no overlap (measured 1.56x on 2 GPUs)
     if lean is not None:
-        return _LeanStep(DDP(_LeanModule(model, lean), **kw))
+        ddp = DDP(_LeanModule(model, lean), **kw)
+        return _LeanStep(ddp, torch.compile(ddp) if compile_ else ddp)
     ddp = DDP(model, **kw)
     return torch.compile(ddp) if compile_ else ddp
 

@@ -295,12 +295,11 @@ def _nothing_to_train(state: TrainState, out_dir) -> TrainResult:
 
 
 def _lean(model, cfg, device):
-    """The lean forward: on CUDA the fused-kernel one (workbench.train.kernels; compiled with cfg.compile), on CPU
-    the fast path's (workbench.train.fast); None for the model's own forward."""
-    if device.type == "cuda":
+    """The lean forward, not yet compiled: on CUDA the fused-kernel one (workbench.train.kernels), on CPU the fast
+    path's (workbench.train.fast; none under cfg.compile); None for the model's own forward."""
+    if device.type == "cuda":        # compiled later, by distributed.train_forward (after a DDP wrap)
         name = gpu_kernels(cfg)
-        fn = None if name == "none" else gpu_forward(model, name, fuse_qkv=not cfg.compile)
-        return torch.compile(fn) if fn is not None and cfg.compile else fn
+        return None if name == "none" else gpu_forward(model, name, fuse_qkv=not cfg.compile)
     if not cfg.fast_path or device.type != "cpu":
         return None
     fast_path.tune_allocator()
