@@ -43,3 +43,18 @@ def test_interrupt_during_training_is_a_clean_stop(tok, texts):
     assert "stopped: interrupted" in panel.status.value
     panel.request_stop()                   # a click that arrives after the run: ignored
     assert "stopping" not in panel.status.value
+
+
+def test_a_panel_runs_again_with_its_stop_button_enabled(tok, texts):
+    """A dashboard's "train" button may call panel.run() again: the Stop button, disabled when a run ends, is
+    enabled again while the next one trains."""
+    panel = TrainingPanel("again", display_now=False)
+    seen = []
+
+    class Watch(Callback):
+        def on_log(self, state, rows):
+            seen.append(panel.stop_button.disabled)
+    panel.run("dense-nano", texts, tokenizer=tok, callbacks=[Watch()], **SMALL)
+    assert panel.stop_button.disabled
+    panel.run("dense-nano", texts, tokenizer=tok, callbacks=[Watch()], **SMALL)
+    assert seen and not any(seen) and panel.stop_button.disabled

@@ -1,4 +1,7 @@
-"""The plotly labs of notebooks 04 (scoring) and 07 (prompt styles) survive a page reload: after a control change,
+"""Notebooks 04 (scoring) and 07 (prompt styles) in a real browser, each run once: they run, their labs render
+and answer their controls (04: switching the scoring function redraws the confusion matrix and moves the
+highlighted accuracy bar; 07: changing the preview's style changes the prompt the model sees and rings that style
+on the line graph), and the labs survive a page reload: after a control change,
 a save (Ctrl+S, as autosave would) and a reload, every figure is drawn (traces present), its title says what the
 controls say, the console has no "Error setting state", and the controls still redraw the figures.
 So do the FigureWidgets of notebook 01's training panels (after the runs: the finished curves, routing panel and
@@ -114,7 +117,14 @@ def test_scoring_lab_survives_a_reload(lab_server):
             expect(page.locator(SCORING)).to_have_count(1, timeout=60_000)
             page.locator(SCORING).scroll_into_view_if_needed()
             _expect_figures(page, SCORING, ["dense-4m", "· acc", "flip", "Example 0", "Premise"])
+            bars = page.locator(SCORING).locator(".js-plotly-plot").first.locator(".point path")
+            colors_before = [bars.nth(i).evaluate("e => getComputedStyle(e).fill") for i in range(bars.count())]
+            save_screenshot(page, "04_lab_before", element=page.locator(SCORING))
             fn = _select(page, SCORING, "scoring")
+            fn.select_option("dcpmi")                                   # the user switches the function:
+            _expect_figures(page, SCORING, ["dense-4m", "· dcpmi", "flip", "Example 0", "Premise"])
+            colors_after = [bars.nth(i).evaluate("e => getComputedStyle(e).fill") for i in range(bars.count())]
+            assert colors_after != colors_before                        # the highlighted accuracy bar moved
             print("scoring lab, function -> confusion matrix repaint:",
                   _timings(fn, SCORING, 1, ("acc", "· acc"), ("dcpmi", "· dcpmi")))
             fn.select_option("dcpmi")                                   # the state to come back after the reload
@@ -151,6 +161,16 @@ def test_prompt_lab_survives_a_reload(lab_server):
             expect(page.locator(PROMPTS)).to_have_count(1, timeout=60_000)
             page.locator(PROMPTS).scroll_into_view_if_needed()
             _expect_figures(page, PROMPTS, ["task type = question answering: judge", "question answering: model x"])
+            lab_widget = page.locator(PROMPTS)
+            prompt = lab_widget.locator(".wb-prompt")
+            expect(prompt).to_have_count(1, timeout=60_000)
+            shown = prompt.inner_text()
+            save_screenshot(page, "07_lab_before", element=lab_widget)
+            _select(page, PROMPTS, "style").select_option("question_answer")    # the user picks another style:
+            expect(prompt).to_contain_text("Question:", timeout=30_000)  # the exact text the model sees changed
+            assert prompt.inner_text() != shown
+            ring = lab_widget.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").last.locator(".point")
+            expect(ring.first).to_be_visible(timeout=30_000)             # and the selected style is ringed
             metric = _select(page, PROMPTS, "metric")
             print("prompt lab, metric -> line graph repaint:",
                   _timings(metric, PROMPTS, 0, ("judge", ": judge across"), ("rouge_l", ": rouge_l across")))

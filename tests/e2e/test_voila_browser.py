@@ -124,3 +124,76 @@ def _render_and_move(page, server):
     assert not found, f"error output on the page: {found}; stderr outputs: {[s[:500] for s in stderr]}"
     unexpected = [e for e in page.errors if not any(k in e for k in KNOWN_PAGE_ERRORS)]
     assert not unexpected, unexpected
+
+
+
+STOP_NOTEBOOK = """import ipywidgets as W
+import torch
+from IPython.display import display
+from workbench.testing import tiny_tokenizer, word_stories
+from workbench.train import Callback
+from workbench.widgets.training import TrainingPanel
+torch.set_num_threads(1)
+panel = TrainingPanel("long run", min_interval_s=0.3)
+after = W.HTML("not run yet")
+after.add_class("wb-after")
+
+class Report(Callback):
+    def on_end(self, state):
+        after.value = f"after the run: {state.stop_reason} at step {state.step}"
+
+def go(_):
+    panel.run("dense-nano", word_stories(), tokenizer=tiny_tokenizer(), steps=200000, batch_size=2, seq_len=16,
+              eval_every=0, log_every=5, warmup=1, sample_max_new_tokens=4, hidden_size=32, num_hidden_layers=1,
+              num_attention_heads=2, max_position_embeddings=32, background=True, callbacks=[Report()])
+
+button = W.Button(description="train")
+button.on_click(go)
+display(W.VBox([button, after]))"""
+
+
+def test_voila_stop_ends_a_run_started_on_the_page(tmp_path):
+    """A dashboard under Voilà: a button starts a run (background=True), the panel's curve and status grow live,
+    Stop ends it cleanly after the current step, and the same panel runs again with Stop enabled.
+    (A foreground run cannot be stopped under Voilà: Voilà lets the page send the kernel only widget and
+    kernel-info messages, so neither the REST interrupt nor an interrupt_request reaches a busy kernel.)"""
+    from playwright.sync_api import expect
+    require_browser()
+    src = tmp_path / "src" / "voila_stop.ipynb"
+    src.parent.mkdir()
+    src.write_text(json.dumps({"cells": [{"cell_type": "code", "id": "c0", "metadata": {}, "execution_count": None,
+                                          "outputs": [], "source": STOP_NOTEBOOK}],
+                               "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                                           "name": "python3"}},
+                               "nbformat": 4, "nbformat_minor": 5}))
+    server = start_voila(src, tmp_path / "voila", env={"WB_FAST": "1"})
+    try:
+        with browser_page(width=1200, height=900) as page:
+            try:
+                page.goto(server.url + "/", wait_until="commit", timeout=60_000)
+                start = page.get_by_role("button", name="train")
+                expect(start).to_be_visible(timeout=180_000)
+                status = page.locator(".widget-html", has_text="long run").first
+                stop, after = page.locator(".wb-stop"), page.locator(".wb-after")
+                for run in range(2):                   # the second run: the same panel, Stop enabled again
+                    start.click()
+                    expect(status).to_contain_text("step", timeout=60_000)
+                    expect(status).not_to_contain_text("stopped", timeout=30_000)
+                    expect(stop).to_be_enabled()
+                    time.sleep(1.5)
+                    clicked = time.time()
+                    stop.click()
+                    expect(status).to_contain_text("stopped: Stop button", timeout=30_000)
+                    expect(after).to_contain_text("after the run: Stop button at step", timeout=30_000)
+                    stopped_in = time.time() - clicked
+                    assert stopped_in < 30
+                    print(f"run {run}: stopped {stopped_in:.1f} s after the click; {after.inner_text()}")
+                expect(stop).to_be_disabled()
+                save_screenshot(page, "voila_stop")
+            except Exception:
+                save_screenshot(page, "voila_stop_failure")
+                print(server.log.read_text()[-3000:])
+                print("status:", page.locator(".widget-html", has_text="long run").first.inner_text())
+                raise
+    finally:
+        server.stop()

@@ -178,6 +178,7 @@ class _PanelCallback(Callback):
 
     def on_start(self, state):
         self.p._stop = False
+        self.p.stop_button.disabled = False        # a panel runs again (a "train" button in a dashboard)
         self.p._steps = [r["step"] for r in state.history]
         self.p._train = [r["lm_loss"] for r in state.history]
 
