@@ -6,6 +6,8 @@ a save (Ctrl+S, as autosave would) and a reload, every figure is drawn (traces p
 controls say, the console has no "Error setting state", and the controls still redraw the figures.
 So do the FigureWidgets of notebook 01's training panels (after the runs: the finished curves, routing panel and
 status, point for point) and notebook 06's compression lab (the ringed variants are the ones its controls name).
+Notebooks 04, 06 and 07 run once in the browser, here: the notebook-level checks (it runs without an error, its
+widgets render and answer) come first, then the reload.
 
 Also prints control -> repaint times (a dropdown change to the figure's new title in the page, median of a few).
 """
@@ -308,19 +310,24 @@ def _close(points, want, tol: float = 1e-3) -> bool:
     return len(points) == len(want) and all(abs(a - b) <= tol for p, w in zip(points, want) for a, b in zip(p, w))
 
 
-def test_compression_lab_survives_a_reload(lab_server, tmp_path):
-    """Notebook 06 through its lab: change the sparsity slider and the cost axis, save, reload; the chart rings the
-    variants the controls name, on the axes they name (checked against the shipped table), and still follows them."""
+def test_compression_notebook_and_its_lab_survive_a_reload(lab_server):
+    """Notebook 06 in a real browser: it runs; in its lab change the sparsity slider and the cost axis, save,
+    reload; the chart rings the variants the controls name, on the axes they name (checked against the shipped
+    table), and still follows them; the live button then prunes the model and shows two stories side by side."""
     from playwright.sync_api import expect
     from workbench.plots.compress import LABELS
     name = "06_making_models_small.ipynb"
-    lab = lab_server(_first_cells(name, "compress_lab(", tmp_path))
+    lab = lab_server(name)
     with browser_page(width=1366, height=1400) as page:
         console = _console(page)
         try:
-            run_notebook(page, lab, name, timeout_s=300)
+            run_notebook(page, lab, name, timeout_s=500)
+            assert page.locator(".js-plotly-plot").count() >= 2               # the static chart and the lab's
             expect(page.locator(COMPRESS)).to_have_count(1, timeout=60_000)
             page.locator(COMPRESS).scroll_into_view_if_needed()
+            table = page.locator(f"{COMPRESS} .widget-html").nth(1)
+            expect(table).to_contain_text("magnitude", timeout=60_000)       # the notebook set sparsity 0.5
+            expect(table).to_contain_text("0.5")
             student = ("smaller member", "dense-1m")              # the notebook's cell sets these three
             want = _expected_ring([("magnitude", "0.5"), ("quantize", "int8-weight"), student], "disk_mb")
             got = _wait_for(lambda: _ringed(page), lambda r: _close(r["points"], want))
@@ -346,6 +353,11 @@ def test_compression_lab_survives_a_reload(lab_server, tmp_path):
             want = _expected_ring([("magnitude", "0.7"), ("quantize", "int4-weight"), student], "ms_per_token_1t")
             moved = _wait_for(lambda: _ringed(page), lambda r: _close(r["points"], want))
             assert _close(moved["points"], want), moved
+            widget = page.locator(COMPRESS)
+            widget.locator("button", has_text="prune live and compare").click()
+            expect(widget.locator(".widget-html").last).to_contain_text("of the weights pruned", timeout=120_000)
+            expect(widget.locator(".legendtext", has_text="live magnitude")).to_have_count(1, timeout=30_000)
+            save_screenshot(page, "06_lab_live", element=widget)
             _no_state_errors(page, console)
         except Exception:
             save_screenshot(page, "reload_06_failure")
