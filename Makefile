@@ -36,10 +36,16 @@ voila: $(STAMP)
 	$(OFFLINE) $(VENV)/bin/voila $(NB) --no-browser --Voila.ip=127.0.0.1 --port=$(VOILA_PORT) \
 		--MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60 $(VOILA_ARGS)
 
-## Run the whole test suite: unit tests, every notebook under nbval (small sizes), real-browser tests.
+## Run the whole test suite: the unit tests and every notebook under nbval (small sizes) on TEST_WORKERS processes
+## (pytest-xdist; each test file and each notebook stays on one worker), then the real-browser tests one after
+## another with the machine to themselves (each starts JupyterLab, a kernel and Chromium). Fails if either part fails.
+TEST_WORKERS ?= 2
 test: $(STAMP) browser
-	WB_FAST=1 $(OFFLINE) $(PY) -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=300 \
-		--timeout=900 -q -rs $(PYTEST_ARGS)
+	rc=0; \
+	WB_FAST=1 $(OFFLINE) $(PY) -m pytest tests notebooks --ignore=tests/e2e --nbval-lax --nbval-cell-timeout=300 \
+		--timeout=900 -q -rs -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || rc=1; \
+	WB_FAST=1 $(OFFLINE) $(PY) -m pytest tests/e2e --timeout=900 -q -rs $(PYTEST_ARGS) || rc=1; \
+	exit $$rc
 
 unit: $(STAMP)
 	WB_FAST=1 $(OFFLINE) $(PY) -m pytest tests --ignore=tests/e2e -q $(PYTEST_ARGS)

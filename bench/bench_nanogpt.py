@@ -225,6 +225,9 @@ def main(argv=None) -> int:
                      "tokens_per_s": s["batch"] * s["ctx"] / med, "vs_nanogpt": statistics.median(ratios),
                      "vs_nanogpt_range": [min(ratios), max(ratios)], "rounds_ms": [t * 1e3 for t in ts],
                      "mfu": s["batch"] * s["ctx"] / med * fpt / 989e12 if a.gpu else None})
+        dense = times.get(("workbench", comp))
+        if name.startswith("workbench MoE") and dense:        # tokens/s against the dense model, within a round
+            rows[-1]["vs_workbench_dense"] = statistics.median(d / t for d, t in zip(dense, ts))
     meta = {"setup": s, **info, "workbench_params": active.get("workbench"), "moe_active_params": active.get(MOE),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
@@ -251,6 +254,8 @@ def main(argv=None) -> int:
         mfu = f"{r['mfu']:.1%}" if r["mfu"] else "-"
         lines.append(f"| {r['contender']} | {r['compile']} | {r['ms_per_step']:.2f} | {r['tokens_per_s']:,.0f} | {mfu} | "
                      f"{r['vs_nanogpt']:.2f}x ({lo:.2f}-{hi:.2f}) |")
+    lines += [f"\n{r['contender']} (compile={r['compile']}): {r['vs_workbench_dense']:.2f}x the dense workbench's "
+              "tokens/s (median of the rounds' ratios)" for r in rows if "vs_workbench_dense" in r]
     (a.out / f"nanogpt_{kind}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     shutil.rmtree(work, ignore_errors=True)
