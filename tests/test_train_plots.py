@@ -1,4 +1,7 @@
 """Training figures and the live panel: built from a real (tiny) MoE run."""
+import base64
+import json
+
 import numpy as np
 import pytest
 
@@ -51,17 +54,35 @@ def test_live_panel_updates_and_stop_button_ends_cleanly():
 
 
 def test_live_panel_keeps_its_figures_synced_state():
-    """A view created after the run (a Voilà page, a reloaded tab) draws from the FigureWidgets' synced state,
-    not from the one-off update messages: that state holds the curves and titles the panel shows."""
+    """A view created after the run (a Voila page, a reloaded tab) draws from the panel's widget state: each figure
+    is an Output whose state is the plotly bundle last drawn, holding the curves and titles the panel shows, and
+    no widget of the panel carries plotly.js itself (a FigureWidget's state does: about 5 MB each)."""
+    import ipywidgets
+    from workbench.widgets.figure_output import PLOTLY_MIME
     from workbench.widgets.training import TrainingPanel
+
+    def shown(out):                                       # the figure a new view of this Output draws
+        (bundle,) = out.get_state()["outputs"]
+        return bundle["data"][PLOTLY_MIME]
+
+    def state_bytes(w):
+        own = len(json.dumps(w.get_state(), default=str))
+        return own + sum(state_bytes(c) for c in getattr(w, "children", ()))
+
     panel = TrainingPanel("moe", display_now=False, min_interval_s=0)
-    assert panel.loss_fig._widget_layout["title"]["text"] == "moe: loss"      # before any step
+    assert shown(panel.loss_out)["layout"]["title"]["text"] == "moe: loss"          # before any step
     r = panel.run("moe-nano", TEXTS, tokenizer=tiny_tokenizer(), **KW)
-    data = panel.loss_fig._widget_data
+    data = shown(panel.loss_out)["data"]
     assert list(data[0]["x"]) == r.history["step"].tolist()
     assert list(data[0]["y"]) == pytest.approx(r.history["lm_loss"].tolist())
     assert list(data[1]["x"]) == r.evals["step"].tolist()
-    heat, lines = panel._moe_figs
-    assert np.asarray(heat._widget_data[0]["z"]).shape == (2, 4)                 # layers x experts
-    assert len(lines._widget_data) == 4 and len(lines._widget_data[0]["x"]) == len(r.history)
-    assert lines._widget_layout["title"]["text"].startswith("router entropy")
+    heat, lines = (shown(o) for o in panel._moe_outs)
+    z = heat["data"][0]["z"]                          # plotly's JSON sends arrays as base64 typed arrays
+    if "bdata" in z:
+        z = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"]).reshape([int(v) for v in z["shape"].split(",")])
+    assert np.asarray(z).shape == (2, 4)                                           # layers x experts
+    assert len(lines["data"]) == 4 and len(lines["data"][0]["x"]) == len(r.history)
+    assert lines["layout"]["title"]["text"].startswith("router entropy")
+    assert not any(isinstance(w, ipywidgets.DOMWidget) and "_esm" in w.trait_names() and "plotly" in str(type(w))
+                   for w in [panel.widget, *panel.widget.children])
+    assert state_bytes(panel.widget) < 200_000, state_bytes(panel.widget)

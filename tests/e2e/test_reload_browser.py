@@ -1,8 +1,13 @@
-"""The plotly labs of notebooks 04 (scoring) and 07 (prompt styles) survive a page reload: after a control change,
+"""Notebooks 04 (scoring) and 07 (prompt styles) in a real browser, each run once: they run, their labs render
+and answer their controls (04: switching the scoring function redraws the confusion matrix and moves the
+highlighted accuracy bar; 07: changing the preview's style changes the prompt the model sees and rings that style
+on the line graph), and the labs survive a page reload: after a control change,
 a save (Ctrl+S, as autosave would) and a reload, every figure is drawn (traces present), its title says what the
 controls say, the console has no "Error setting state", and the controls still redraw the figures.
 So do the FigureWidgets of notebook 01's training panels (after the runs: the finished curves, routing panel and
 status, point for point) and notebook 06's compression lab (the ringed variants are the ones its controls name).
+Notebooks 04, 06 and 07 run once in the browser, here: the notebook-level checks (it runs without an error, its
+widgets render and answer) come first, then the reload.
 
 Also prints control -> repaint times (a dropdown change to the figure's new title in the page, median of a few).
 """
@@ -114,7 +119,14 @@ def test_scoring_lab_survives_a_reload(lab_server):
             expect(page.locator(SCORING)).to_have_count(1, timeout=60_000)
             page.locator(SCORING).scroll_into_view_if_needed()
             _expect_figures(page, SCORING, ["dense-4m", "· acc", "flip", "Example 0", "Premise"])
+            bars = page.locator(SCORING).locator(".js-plotly-plot").first.locator(".point path")
+            colors_before = [bars.nth(i).evaluate("e => getComputedStyle(e).fill") for i in range(bars.count())]
+            save_screenshot(page, "04_lab_before", element=page.locator(SCORING))
             fn = _select(page, SCORING, "scoring")
+            fn.select_option("dcpmi")                                   # the user switches the function:
+            _expect_figures(page, SCORING, ["dense-4m", "· dcpmi", "flip", "Example 0", "Premise"])
+            colors_after = [bars.nth(i).evaluate("e => getComputedStyle(e).fill") for i in range(bars.count())]
+            assert colors_after != colors_before                        # the highlighted accuracy bar moved
             print("scoring lab, function -> confusion matrix repaint:",
                   _timings(fn, SCORING, 1, ("acc", "· acc"), ("dcpmi", "· dcpmi")))
             fn.select_option("dcpmi")                                   # the state to come back after the reload
@@ -151,6 +163,16 @@ def test_prompt_lab_survives_a_reload(lab_server):
             expect(page.locator(PROMPTS)).to_have_count(1, timeout=60_000)
             page.locator(PROMPTS).scroll_into_view_if_needed()
             _expect_figures(page, PROMPTS, ["task type = question answering: judge", "question answering: model x"])
+            lab_widget = page.locator(PROMPTS)
+            prompt = lab_widget.locator(".wb-prompt")
+            expect(prompt).to_have_count(1, timeout=60_000)
+            shown = prompt.inner_text()
+            save_screenshot(page, "07_lab_before", element=lab_widget)
+            _select(page, PROMPTS, "style").select_option("question_answer")    # the user picks another style:
+            expect(prompt).to_contain_text("Question:", timeout=30_000)  # the exact text the model sees changed
+            assert prompt.inner_text() != shown
+            ring = lab_widget.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").last.locator(".point")
+            expect(ring.first).to_be_visible(timeout=30_000)             # and the selected style is ringed
             metric = _select(page, PROMPTS, "metric")
             print("prompt lab, metric -> line graph repaint:",
                   _timings(metric, PROMPTS, 0, ("judge", ": judge across"), ("rouge_l", ": rouge_l across")))
@@ -194,7 +216,7 @@ _PANEL_JS = """cell => ({
         title: (p.querySelector('.gtitle') || {}).textContent || '',
         drawn: [...p.querySelectorAll('.scatterlayer .trace path.js-line')]
                    .filter(l => (l.getAttribute('d') || '').length > 1).length + p.querySelectorAll('.hm image').length,
-        traces: (p.data || []).map(t => ({
+        traces: (p._fullData || []).map(t => ({
             name: t.name || '', n: Array.from(t.x || t.z || []).length,
             x: Array.from(t.x || []).map(Number).slice(-3),
             y: Array.from(t.y || []).map(v => Math.round(Number(v) * 1e6) / 1e6).slice(-3),
@@ -265,7 +287,7 @@ def test_training_panels_survive_a_reload(lab_server, tmp_path):
 def _ringed(page) -> dict:
     """The compression lab's figure: its title and the (x, y) points of its 'selected' (ringed) trace."""
     return page.locator(f"{COMPRESS} .js-plotly-plot").first.evaluate("""p => {
-        const sel = (p.data || []).find(t => t.name === 'selected') || {x: [], y: []};
+        const sel = (p._fullData || []).find(t => t.name === 'selected') || {x: [], y: []};
         const pts = Array.from(sel.x || []).map((x, i) => [Math.round(Number(x) * 1e4) / 1e4,
                                                            Math.round(Number(sel.y[i]) * 1e4) / 1e4]);
         return {title: (p.querySelector('.gtitle') || {}).textContent || '', traces: (p.data || []).length,
@@ -288,19 +310,24 @@ def _close(points, want, tol: float = 1e-3) -> bool:
     return len(points) == len(want) and all(abs(a - b) <= tol for p, w in zip(points, want) for a, b in zip(p, w))
 
 
-def test_compression_lab_survives_a_reload(lab_server, tmp_path):
-    """Notebook 06 through its lab: change the sparsity slider and the cost axis, save, reload; the chart rings the
-    variants the controls name, on the axes they name (checked against the shipped table), and still follows them."""
+def test_compression_notebook_and_its_lab_survive_a_reload(lab_server):
+    """Notebook 06 in a real browser: it runs; in its lab change the sparsity slider and the cost axis, save,
+    reload; the chart rings the variants the controls name, on the axes they name (checked against the shipped
+    table), and still follows them; the live button then prunes the model and shows two stories side by side."""
     from playwright.sync_api import expect
     from workbench.plots.compress import LABELS
     name = "06_making_models_small.ipynb"
-    lab = lab_server(_first_cells(name, "compress_lab(", tmp_path))
+    lab = lab_server(name)
     with browser_page(width=1366, height=1400) as page:
         console = _console(page)
         try:
-            run_notebook(page, lab, name, timeout_s=300)
+            run_notebook(page, lab, name, timeout_s=500)
+            assert page.locator(".js-plotly-plot").count() >= 2               # the static chart and the lab's
             expect(page.locator(COMPRESS)).to_have_count(1, timeout=60_000)
             page.locator(COMPRESS).scroll_into_view_if_needed()
+            table = page.locator(f"{COMPRESS} .widget-html").nth(1)
+            expect(table).to_contain_text("magnitude", timeout=60_000)       # the notebook set sparsity 0.5
+            expect(table).to_contain_text("0.5")
             student = ("smaller member", "dense-1m")              # the notebook's cell sets these three
             want = _expected_ring([("magnitude", "0.5"), ("quantize", "int8-weight"), student], "disk_mb")
             got = _wait_for(lambda: _ringed(page), lambda r: _close(r["points"], want))
@@ -326,6 +353,11 @@ def test_compression_lab_survives_a_reload(lab_server, tmp_path):
             want = _expected_ring([("magnitude", "0.7"), ("quantize", "int4-weight"), student], "ms_per_token_1t")
             moved = _wait_for(lambda: _ringed(page), lambda r: _close(r["points"], want))
             assert _close(moved["points"], want), moved
+            widget = page.locator(COMPRESS)
+            widget.locator("button", has_text="prune live and compare").click()
+            expect(widget.locator(".widget-html").last).to_contain_text("of the weights pruned", timeout=120_000)
+            expect(widget.locator(".legendtext", has_text="live magnitude")).to_have_count(1, timeout=30_000)
+            save_screenshot(page, "06_lab_live", element=widget)
             _no_state_errors(page, console)
         except Exception:
             save_screenshot(page, "reload_06_failure")

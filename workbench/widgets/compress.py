@@ -10,7 +10,9 @@ adapter size and the task's accuracy for LoRA. The live row prunes the model to 
 measures it quickly (validation loss on 20 held-out documents, 4 sampled stories) and adds it to the chart as
 "live", with a story from the original and one from the pruned model side by side. Errors show inline.
 The returned box has `.refresh(**controls)` (the slider callback), `.run_live(sparsity)` (the button's),
-`.sliders` (name -> slider) and `.figure`.
+`.sliders` (name -> slider) and `.figure` (the `go.Figure` shown now). The chart is a `FigureOutput` (its state is
+the figure last drawn, so a reloaded tab or a Voila page rings what the sliders say), not a plotly FigureWidget,
+whose widget state carries plotly.js itself (about 5 MB with plotly 7).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import plotly.graph_objects as go
 
 from ..errors import describe_error
 from ..plots.compress import LABELS, pareto_chart
-from .figure_state import keep_state
+from .figure_output import FigureOutput
 
 COSTS = ["disk_mb", "weights_mb", "peak_mb", "ms_per_token_1t", "ms_per_token_2t", "nonzero", "adapter_kb",
          "trainable"]
@@ -34,18 +36,12 @@ MEMBER = "smaller member"                   # the method name of the student row
 NONE = "none"
 
 
-def _show(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Put a freshly built figure into the live FigureWidget in one batched message (trace by trace when the
-    traces line up, so the browser animates nothing it need not)."""
-    with fw.batch_update():
-        if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data)):
-            for old, new in zip(fw.data, fig.data):
-                old.update(new.to_plotly_json(), overwrite=True)
-        else:
-            fw.data = []
-            fw.add_traces(list(fig.data))
-        fw.layout = fig.layout
-    keep_state(fw)                        # what a Voilà page or a reloaded tab draws (see figure_state)
+class _LabBox(widgets.VBox):
+    """The lab's box; `.figure` is the chart's `go.Figure` shown now."""
+
+    @property
+    def figure(self) -> go.Figure:
+        return self.chart.figure
 
 
 def _error(where: str, err: Exception) -> str:
@@ -132,14 +128,14 @@ def compress_lab(table: pd.DataFrame, model: str | None = None, load=None, lora:
         def values(**over) -> dict:
             return {"name": pick.value, "xc": x.value, "yc": y.value, "sp": sparsity.value, "b": bits.value,
                     "st": student.value, "r": rank.value} | over
-        fw = go.FigureWidget(build(**values()))
+        chart = FigureOutput(build(**values()))
 
         def refresh(**over):
             if busy["on"]:
                 return
             v = values(**over)
             try:
-                _show(fw, build(**v))
+                chart.show(build(**v))
                 sel = selected(v["sp"], v["b"], v["st"], v["r"])
                 rows = rows_of(v["name"])
                 chosen = np.array([(m, str(s)) in sel for m, s in zip(rows["method"], rows["setting"].fillna(""))],
@@ -226,12 +222,12 @@ def compress_lab(table: pd.DataFrame, model: str | None = None, load=None, lora:
         button.on_click(lambda _: run_live())
 
         sliders = {"sparsity": sparsity, "bits": bits, "student": student, "rank": rank}
-        box = widgets.VBox([widgets.HBox([pick, x, y]), widgets.VBox([widgets.HBox([sparsity, bits]),
+        box = _LabBox([widgets.HBox([pick, x, y]), widgets.VBox([widgets.HBox([sparsity, bits]),
                                                                       widgets.HBox([student, rank])]),
-                            err, fw, info, widgets.HBox([live, button]), stories])
+                            err, chart, info, widgets.HBox([live, button]), stories])
         box.add_class("wb-compress-lab")
         on_model()
-        box.refresh, box.run_live, box.figure, box.sliders = refresh, run_live, fw, sliders
+        box.refresh, box.run_live, box.sliders, box.chart = refresh, run_live, sliders, chart
         return box
     except Exception as e:
         return widgets.HTML(_error("compression lab", e))

@@ -10,6 +10,12 @@ the kernel busy, so there the Stop button interrupts the kernel through the Jupy
 `panel.wait()` returns the result. Either way the loop ends cleanly after the current step and keeps the model
 and its last checkpoint. Updates are throttled to one redraw every `min_interval_s` seconds, so plotting costs
 a small, fixed share of training time.
+
+The figures are plain `go.Figure`s (`panel.loss_fig`, and for MoE runs `panel.moe_figs`) shown through
+`FigureOutput`s, whose state is the figure last drawn: a reloaded tab or a Voila page draws the run as it stands.
+Not plotly's FigureWidget: each of those carries plotly.js itself in its widget state (about 5 MB with plotly 7),
+so a page with three of them reloaded 20 MB of state, and on a busy machine the widget manager gave up on the
+panels ("Error displaying widget: model not found").
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ import plotly.graph_objects as go
 from ..errors import describe_error
 from ..train.history import DEAD_SHARE
 from ..train import Callback, train
-from .figure_state import keep_state
+from .figure_output import FigureOutput
 from .stop import StopButton
 
 MAX_POINTS = 1500   # points per trace sent to the browser; older steps are thinned
@@ -47,19 +53,20 @@ class TrainingPanel:
         self.status = W.HTML(f"<b>{title}</b>: waiting")
         self.stop_button = StopButton()
         self.stop_button.on_click(lambda _: self.request_stop())
-        self.loss_fig = go.FigureWidget()
+        self.loss_fig = go.Figure()
         self.loss_fig.add_scatter(name="train", mode="lines")
         self.loss_fig.add_scatter(name="validation", mode="lines+markers")
         self.loss_fig.update_layout(title=f"{title}: loss", height=300, xaxis_title="step",
                                     yaxis_title="cross-entropy", margin=dict(l=50, r=20, t=40, b=40))
-        keep_state(self.loss_fig)
+        self.loss_out = FigureOutput(self.loss_fig)
         self.routing_box = W.VBox([])
         self.alarm = W.HTML("")
-        self.widget = W.VBox([W.HBox([self.bar, self.stop_button]), self.status, self.loss_fig,
+        self.widget = W.VBox([W.HBox([self.bar, self.stop_button]), self.status, self.loss_out,
                               self.alarm, self.routing_box])
         self._steps, self._train = [], []
         self._last_draw = 0.0
-        self._moe_figs = None
+        self.moe_figs = None          # (expert-load heat map, router entropy and aux/z lines) once an MoE run logs
+        self._moe_outs = None
         if display_now:
             self.display()
 
@@ -126,24 +133,22 @@ class TrainingPanel:
             return
         self._last_draw = now
         x, y = _thin(self._steps, self._train)
-        with self.loss_fig.batch_update():
-            self.loss_fig.data[0].x, self.loss_fig.data[0].y = x, y
-            self.loss_fig.data[1].x = [e["step"] for e in state.evals]
-            self.loss_fig.data[1].y = [e["val_loss"] for e in state.evals]
+        self.loss_fig.data[0].x, self.loss_fig.data[0].y = x, y
+        self.loss_fig.data[1].x = [e["step"] for e in state.evals]
+        self.loss_fig.data[1].y = [e["val_loss"] for e in state.evals]
+        self.loss_out.show(self.loss_fig)                  # one message; also what a reloaded tab draws
         if state.is_moe and state.history:
             self._draw_routing(state)
-        for fig in (self.loss_fig, *(self._moe_figs or ())):
-            keep_state(fig)                                # what a Voilà page or a reloaded tab draws
 
     def _draw_routing(self, state):
         last = state.history[-1]
         load = np.asarray(last["expert_load"])                      # (layers, experts)
         n_layers, n_exp = load.shape
-        if self._moe_figs is None:
-            heat = go.FigureWidget(go.Heatmap(z=load, colorscale="Viridis", zmin=0, zmax=min(1.0, 3.0 / n_exp)))
+        if self.moe_figs is None:
+            heat = go.Figure(go.Heatmap(z=load, colorscale="Viridis", zmin=0, zmax=min(1.0, 3.0 / n_exp)))
             heat.update_layout(title="expert load (last step)", xaxis_title="expert", yaxis_title="layer",
                                height=120 + 35 * n_layers, width=480, margin=dict(l=50, r=20, t=40, b=40))
-            lines = go.FigureWidget()
+            lines = go.Figure()
             for l in range(n_layers):
                 lines.add_scatter(name=f"entropy L{l}", mode="lines")
             lines.add_scatter(name="aux", mode="lines", yaxis="y2", line=dict(dash="dot"))
@@ -151,20 +156,21 @@ class TrainingPanel:
             lines.update_layout(title=f"router entropy (max ln {n_exp} = {np.log(n_exp):.2f}) and aux/z losses",
                                 yaxis2=dict(overlaying="y", side="right", title="aux / z"), height=280, width=600,
                                 margin=dict(l=50, r=50, t=40, b=40))
-            self._moe_figs = (heat, lines)
+            self.moe_figs = (heat, lines)
+            self._moe_outs = (FigureOutput(), FigureOutput())
             # side by side where they fit, one under the other on a laptop screen
-            self.routing_box.children = [W.HBox([heat, lines], layout=W.Layout(flex_flow="row wrap"))]
-        heat, lines = self._moe_figs
+            self.routing_box.children = [W.HBox(list(self._moe_outs), layout=W.Layout(flex_flow="row wrap"))]
+        heat, lines = self.moe_figs
         hist = state.history[-MAX_POINTS:]
         steps = [r["step"] for r in hist]
         ent = np.asarray([r["router_entropy"] for r in hist])
-        with heat.batch_update():
-            heat.data[0].z = load
-        with lines.batch_update():
-            for l in range(n_layers):
-                lines.data[l].x, lines.data[l].y = steps, ent[:, l]
-            lines.data[n_layers].x, lines.data[n_layers].y = steps, [r["aux_loss"] for r in hist]
-            lines.data[n_layers + 1].x, lines.data[n_layers + 1].y = steps, [r["z_loss"] for r in hist]
+        heat.data[0].z = load
+        for l in range(n_layers):
+            lines.data[l].x, lines.data[l].y = steps, ent[:, l]
+        lines.data[n_layers].x, lines.data[n_layers].y = steps, [r["aux_loss"] for r in hist]
+        lines.data[n_layers + 1].x, lines.data[n_layers + 1].y = steps, [r["z_loss"] for r in hist]
+        for out, fig in zip(self._moe_outs, self.moe_figs):
+            out.show(fig)
         recent = np.asarray([r["expert_load"] for r in hist[-50:]]).mean(0)
         dead = np.argwhere(recent < DEAD_SHARE / n_exp)
         self.alarm.value = ("" if not len(dead) else
