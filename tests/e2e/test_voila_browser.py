@@ -134,7 +134,7 @@ from workbench.testing import tiny_tokenizer, word_stories
 from workbench.train import Callback
 from workbench.widgets.training import TrainingPanel
 torch.set_num_threads(1)
-panel = TrainingPanel("long run", min_interval_s=0.3)
+panel = TrainingPanel("long run", min_interval_s=0.3, display_now=False)
 after = W.HTML("not run yet")
 after.add_class("wb-after")
 
@@ -149,7 +149,7 @@ def go(_):
 
 button = W.Button(description="train")
 button.on_click(go)
-display(W.VBox([button, after]))"""
+display(W.VBox([button, after, panel.widget]))     # one box: the dashboard's controls above its panel"""
 
 
 def test_voila_stop_ends_a_run_started_on_the_page(tmp_path):
