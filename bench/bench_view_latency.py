@@ -1,4 +1,4 @@
-"""Benchmark: slider -> repaint latency of the attention and routing views in a real browser.
+"""Benchmark: slider -> repaint latency of the attention and routing views and the scoring lab in a real browser.
 
 JupyterLab (the e2e harness, tests/e2e/harness.py) + Playwright + Debian Chromium. A throwaway notebook shows the
 attention explorer (tiny 4-layer x 4-head model), the routing token -> expert explorer (tiny 4-layer, 8-expert
@@ -20,6 +20,8 @@ Writes bench/results/view_latency.json (results under the --label, other labels 
     python bench/bench_view_latency.py --label after
     python bench/bench_view_latency.py --controls modes-plotly --label "before: grid and head view"
     python bench/bench_view_latency.py --controls modes --label "after: grid and head view"
+    python bench/bench_view_latency.py --controls labs --label "before: scoring lab"   # old code, as above
+    python bench/bench_view_latency.py --controls labs --label "after: scoring lab"
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 NOTEBOOK = "view_latency.ipynb"
 N_TOKENS = 128
+N_EXAMPLES = 200                              # the scoring lab's record: 200 examples x 3 labels (5 verbalizers)
 SETUP = f"""\
 import torch
 torch.set_num_threads(1)
@@ -112,20 +115,33 @@ lines_box = widgets.VBox([layer, threshold, widgets.interactive_output(lines_fig
 lines_box.add_class("wb-bench-lines")
 display(grid_box, lines_box)
 """
-CELLS = {"views": (ATTENTION, ROUTING, GROUPS, REPLAY), "modes": (MODES,), "modes-plotly": (MODES_PLOTLY,)}
+LABS = f"""\
+from workbench.scoring import Task, label_logprobs
+from workbench.widgets.scoring import scoring_lab
+names = ("Lily", "Tom", "Mia", "Ben")
+texts = tuple(f"{{names[i % 4]}} {{('lost', 'found', 'broke', 'shared')[i % 4]}} the ball in the park {{i}}."
+              for i in range({N_EXAMPLES}))
+task = Task("mood", texts, tuple(i % 3 for i in range({N_EXAMPLES})), ("happy", "sad", "angry"),
+            verbalizers=(("happy", "glad"), ("sad",), ("angry", "cross")), template="Story: {{text}}\\nShe feels",
+            domain_premise="She feels", generic_premise="Answer:")
+lrec = label_logprobs(dense, tok, task, model_name="tiny-4x4")
+scoring_lab({{("tiny-4x4", "mood"): lrec}})
+"""
+CELLS = {"views": (ATTENTION, ROUTING, GROUPS, REPLAY), "modes": (MODES,), "modes-plotly": (MODES_PLOTLY,),
+         "labs": (LABS,)}
 # one timed move, installed before the key press (or input, mousemove); the result lands in window.__wbMove
 MEASURE_JS = """
 (a) => {
   const root = document.querySelectorAll(a.root)[0];
   window.__wbIds = window.__wbIds || 0;
-  const sig = () => {
-    const c = root.querySelector('canvas[data-frame]');
-    if (c) return c.dataset.frame;
-    const p = root.querySelector('.js-plotly-plot');
-    if (!p) return '';
-    if (!p.__wbId) p.__wbId = ++window.__wbIds;            // an Output redisplaying makes a new plot
-    const i = root.querySelector('.hm image');
-    return p.__wbId + '|' + (i ? i.getAttribute('href') : '');
+  const sig = () => {                                      // every canvas's drawings, or every plot's identity
+    const cs = [...root.querySelectorAll('canvas[data-frame]')];
+    if (cs.length) return cs.map((c) => c.dataset.frame).join(',');
+    return [...root.querySelectorAll('.js-plotly-plot')].map((p) => {
+      if (!p.__wbId) p.__wbId = ++window.__wbIds;          // an Output redisplaying makes a new plot
+      const i = p.querySelector('.hm image');
+      return p.__wbId + '|' + (i ? i.getAttribute('href') : '');
+    }).join(',');
   };
   const sig0 = sig();
   let t0 = null, tTitle = null, tSig = null, finished = false;
@@ -145,8 +161,8 @@ MEASURE_JS = """
   const check = () => {
     if (t0 === null || finished) return;
     const now = performance.now();
-    const title = root.querySelector(a.title);
-    if (tTitle === null && title && title.textContent.includes(a.expect)) {
+    const title = [...root.querySelectorAll(a.title)].find((t) => t.textContent.includes(a.expect));
+    if (tTitle === null && title) {
       tTitle = now;
       setTimeout(() => { if (tSig === null) finish('picture unchanged'); }, 3000);
     }
@@ -179,7 +195,7 @@ def _stats(ms: list[float]) -> dict:
 
 
 def time_slider(page, root: str, control: str, nth: int, n_max: int, expect, moves: int, pause: float,
-                start: int = 0) -> dict:
+                start: int = 0, title: str = "") -> dict:
     """Press ArrowRight/ArrowLeft `moves` times (bouncing between 0 and n_max, from `start`) and time each repaint."""
     handle, kind = _slider(page, root, control, nth)
     handle.scroll_into_view_if_needed()
@@ -190,7 +206,7 @@ def time_slider(page, root: str, control: str, nth: int, n_max: int, expect, mov
             step = -step
         value += step
         r = _timed(page, root, expect(value), lambda: page.keyboard.press("ArrowRight" if step > 0 else "ArrowLeft"),
-                   "keydown")
+                   "keydown", title)
         ms.append(r["ms"])
         flags += [r["flag"]] if r["flag"] else []
         time.sleep(pause)                     # let the kernel and the page settle between moves
@@ -200,26 +216,32 @@ def time_slider(page, root: str, control: str, nth: int, n_max: int, expect, mov
     return {"kind": kind, **_stats(ms), "flags": len(flags), "samples_ms": [round(x, 1) for x in ms]}
 
 
-def _timed(page, root: str, expect: str, act, event: str) -> dict:
-    """One timed change: install the measurement, run act() (a key press, a select, a mouse move), wait for it."""
-    page.evaluate(MEASURE_JS, {"root": root, "title": TITLE, "expect": expect, "event": event})
+def _timed(page, root: str, expect: str, act, event: str, title: str = "") -> dict:
+    """One timed change: install the measurement, run act() (a key press, a select, a mouse move), wait for it
+    (`title`: the selector of the elements one of which must show `expect`, default TITLE)."""
+    page.evaluate(MEASURE_JS, {"root": root, "title": title or TITLE, "expect": expect, "event": event})
     act()
     page.wait_for_function("window.__wbMove !== null", timeout=30_000)
     return page.evaluate("window.__wbMove")
 
 
-def time_select(page, root: str, values: list, expect, moves: int, pause: float) -> dict:
-    """Pick the options of the view's select in turn (`values`, first one current) and time each repaint."""
-    sel = page.locator(f"{root} select[data-control='norm']")
+def time_select(page, root: str, values: list, expect, moves: int, pause: float, control: str = "norm",
+                label: str = "") -> dict:
+    """Pick the options of the view's select in turn (`values`, first one current) and time each repaint (the
+    canvas view's <select data-control=control>, else the ipywidgets dropdown labelled `label`, or the first)."""
+    sel = page.locator(f"{root} select[data-control='{control}']")
     kind = "canvas view"
     if not sel.count():
         sel, kind = page.locator(f"{root} .widget-dropdown select"), "ipywidgets + plotly"
+        if label:
+            sel = page.locator(f"{root} .widget-dropdown").filter(
+                has=page.locator("label.widget-label", has_text=label)).locator("select")
     sel = sel.first
     sel.scroll_into_view_if_needed()
     ms, flags = [], []
     for i in range(moves):
         v = values[(i + 1) % len(values)]
-        r = _timed(page, root, expect(v), lambda: sel.select_option(v), "input")
+        r = _timed(page, root, expect(v), lambda: sel.select_option(v), "input", TITLE)
         ms.append(r["ms"])
         flags += [r["flag"]] if r["flag"] else []
         time.sleep(pause)
@@ -279,6 +301,20 @@ def payloads() -> dict:
                                "bytes": ns["replay_box"].view.payload_bytes()}}
 
 
+def lab_payloads() -> dict:
+    """Bytes the scoring lab's view holds in the browser for this benchmark's record."""
+    from workbench.widgets.scoring_view import ScoringView
+    ns: dict = {}
+    exec(SETUP, ns)
+    exec(LABS.rsplit("\n", 2)[0], ns)                        # everything but the lab itself
+    from workbench.scoring import summarize
+    view = ScoringView()
+    view.set_record(ns["lrec"], summarize(ns["lrec"], n_boot=50))
+    return {"scoring lab": {"shape": f"{N_EXAMPLES} examples x 3 classes (5 verbalizers), 10 functions' predictions, "
+                                     "intervals, McNemar pairs, per-token surprisals, 3 x 31 λ accuracies (JSON)",
+                            "bytes": view.payload_bytes()}}
+
+
 def _views(page, moves: int, pause: float) -> dict:
     """The attention explorer's and the routing views' sliders (control set "views")."""
     att, out = ".wb-attention-explorer", {}
@@ -313,6 +349,19 @@ def _modes(page, moves: int, pause: float, canvas: bool) -> dict:
     return out
 
 
+def _labs(page, moves: int, pause: float) -> dict:
+    """The scoring lab's display controls (control set "labs"; the same cell on old and new code)."""
+    lab, out = ".wb-scoring-lab", {}
+    out["scoring lab function select (bars + confusion)"] = time_select(
+        page, lab, ["acc", "dcpmi"], lambda v: f"Confusion matrix · {v}", moves, pause, control="fn", label="scoring")
+    out["scoring lab example slider (surprisal strip)"] = time_slider(page, lab, "example", 0, 8,
+                                                                      lambda v: f"Example {v} (", moves, pause)
+    out["scoring lab λ slider (accuracy vs λ)"] = time_slider(
+        page, lab, "lam", 1, 30, lambda v: f"λ = {0.05 * v:.2f}, premise", moves, pause, start=20,
+        title=".wb-lam-text, .widget-html")
+    return out
+
+
 def run(moves: int, pause: float, controls: list[str]) -> dict:
     import nbformat
 
@@ -337,6 +386,8 @@ def run(moves: int, pause: float, controls: list[str]) -> dict:
                 out.update(_modes(page, moves, pause, canvas=True))
             if "modes-plotly" in controls:
                 out.update(_modes(page, moves, pause, canvas=False))
+            if "labs" in controls:
+                out.update(_labs(page, moves, pause))
             assert not page.errors, page.errors
     finally:
         lab.stop()
@@ -348,7 +399,9 @@ def write(all_results: dict, out: Path) -> None:
              f"JupyterLab + Playwright + headless Debian Chromium (software rendering), {N_TOKENS}-token input, "
              "tiny random models: attention 4 layers x 4 heads, routing 4 MoE layers x 8 experts (top-2); the group "
              "heat map has 4 groups (similarity view), the replay 3 checkpoints; the model grid (16 cells) and "
-             "the head view show the attention model's 128 tokens. "
+             "the head view show the attention model's 128 tokens; the scoring lab shows the attention model's "
+             f"label log-likelihoods on {N_EXAMPLES} short stories x 3 classes (the function select: the confusion "
+             "matrix's title; the λ slider: the accuracy line under it). "
              "One move = a keyboard ArrowRight/ArrowLeft on the focused slider (a select: the other option; "
              "hover: the mouse onto the next token); time from the keydown (input, mousemove) event "
              "to the first animation frame after the view shows the new layer/head (title and picture changed). "
@@ -383,7 +436,7 @@ def main() -> None:
     ap.add_argument("--controls", default="views,modes",
                     help="comma-separated control sets: views (attention explorer, routing), modes (the attention "
                          "view's grid and head view), modes-plotly (the same controls redrawing plotly figures "
-                         "from Python)")
+                         "from Python), labs (the scoring lab: old or new code, whichever runs)")
     a = ap.parse_args()
     sets = [c.strip() for c in a.controls.split(",") if c.strip()]
     unknown = [c for c in sets if c not in CELLS]
@@ -398,7 +451,10 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     all_results = json.loads(path.read_text()) if path.exists() else {}
     canvas = any(c in ("views", "modes") for c in sets)           # plotly figures hold no payload of their own
-    all_results[a.label] = {"meta": meta, "controls": controls, "payload": payloads() if canvas else {}}
+    payload = payloads() if canvas else {}
+    if "labs" in sets and "canvas view" in kinds:
+        payload.update(lab_payloads())
+    all_results[a.label] = {"meta": meta, "controls": controls, "payload": payload}
     path.write_text(json.dumps(all_results, indent=1))
     write(all_results, a.out)
 

@@ -58,9 +58,9 @@ def test_lab_switching_scoring_function_changes_the_chart(rec):
     assert list(lab.acc_fig.data[0].marker.color) != before
     assert "acc_norm" in lab.conf_fig.layout.title.text
     lab.a.value, lab.b.value = "acc", "first_token"
-    assert "between <b>acc</b> and <b>first_token</b>" in lab.flips.value
+    assert "between <b>acc</b> and <b>first_token</b>" in lab.flip_html()
     lab.lam.value = 0.0
-    assert f"{stats.accuracy(rec.golds, predictions(rec, ['acc'])['acc']):.3f}" in lab.lam_text.value
+    assert f"{stats.accuracy(rec.golds, predictions(rec, ['acc'])['acc']):.3f}" in lab.lambda_text()
     lab.example.value = 3
     assert "Example 3" in lab.tok_fig.layout.title.text and lab.err.value == ""
 

@@ -1,6 +1,6 @@
 """Notebooks 04 (scoring) and 07 (prompt styles) in a real browser, each run once: they run, their labs render
-and answer their controls (04: switching the scoring function redraws the confusion matrix and moves the
-highlighted accuracy bar; 07: changing the preview's style changes the prompt the model sees and rings that style
+and answer their controls (04: switching the scoring function, in the page, redraws the confusion matrix and moves
+the highlighted accuracy bar; 07: changing the preview's style changes the prompt the model sees and rings that style
 on the line graph), and the labs survive a page reload: after a control change,
 a save (Ctrl+S, as autosave would) and a reload, every figure is drawn (traces present), its title says what the
 controls say, the console has no "Error setting state", and the controls still redraw the figures.
@@ -108,6 +108,47 @@ def _no_state_errors(page, console) -> None:
     assert page.get_by_text("Error displaying widget").count() == 0
 
 
+_CHART_REPAINT_JS = """async (select, [value, chart, expected]) => {
+    const t0 = performance.now();
+    select.value = value;
+    select.dispatchEvent(new Event('change', {bubbles: true}));
+    return await new Promise((resolve, reject) => {
+        const tick = () => {
+            const title = document.querySelector(`.wb-scoring-view .wb-title[data-chart='${chart}']`);
+            if (title && title.textContent.includes(expected)) {
+                requestAnimationFrame(() => resolve(performance.now() - t0));   // the frame that shows it
+                return;
+            }
+            if (performance.now() - t0 > 30000) { reject('no repaint with ' + expected); return; }
+            requestAnimationFrame(tick);
+        };
+        tick();
+    });
+}"""
+
+
+def _charts(page) -> list[dict]:
+    """Per chart of the scoring lab's view: its title, drawings so far and painted (non-white) pixels."""
+    return page.locator(f"{SCORING} .wb-scoring-view .wb-panel").evaluate_all("""ps => ps.map(p => {
+        const c = p.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && (d[i] < 240 || d[i + 1] < 240 || d[i + 2] < 240)) n++;
+        return {chart: c.dataset.chart, title: p.querySelector('.wb-title').textContent, frames: +c.dataset.frame,
+                painted: n}; })""")
+
+
+def _expect_charts(page, titles: list[str], timeout: float = 60) -> list[dict]:
+    """Wait until the lab's view shows len(titles) charts, each painted and with titles[i] in its title."""
+    deadline, charts = time.time() + timeout, []
+    while time.time() < deadline:
+        charts = _charts(page)
+        if len(charts) == len(titles) and all(c["frames"] > 0 and c["painted"] > 500 and t in c["title"]
+                                              for c, t in zip(charts, titles)):
+            return charts
+        time.sleep(0.25)
+    raise AssertionError(f"scoring lab: expected charts titled {titles}, got {charts}")
+
+
 def test_scoring_lab_survives_a_reload(lab_server):
     from playwright.sync_api import expect
     notebook = "04_scoring_functions.ipynb"
@@ -118,34 +159,38 @@ def test_scoring_lab_survives_a_reload(lab_server):
             run_notebook(page, lab, notebook, timeout_s=500)
             expect(page.locator(SCORING)).to_have_count(1, timeout=60_000)
             page.locator(SCORING).scroll_into_view_if_needed()
-            _expect_figures(page, SCORING, ["dense-4m", "· acc", "flip", "Example 0", "Premise"])
-            bars = page.locator(SCORING).locator(".js-plotly-plot").first.locator(".point path")
-            colors_before = [bars.nth(i).evaluate("e => getComputedStyle(e).fill") for i in range(bars.count())]
+            _expect_charts(page, ["dense-4m", "· acc", "flip", "Example 0", "Premise"])
+            acc = page.locator(f"{SCORING} canvas[data-chart='accuracy']")
+            bars_before = acc.evaluate("c => c.toDataURL()")
             save_screenshot(page, "04_lab_before", element=page.locator(SCORING))
-            fn = _select(page, SCORING, "scoring")
+            fn = page.locator(f"{SCORING} select[data-control='fn']")
             fn.select_option("dcpmi")                                   # the user switches the function:
-            _expect_figures(page, SCORING, ["dense-4m", "· dcpmi", "flip", "Example 0", "Premise"])
-            colors_after = [bars.nth(i).evaluate("e => getComputedStyle(e).fill") for i in range(bars.count())]
-            assert colors_after != colors_before                        # the highlighted accuracy bar moved
-            print("scoring lab, function -> confusion matrix repaint:",
-                  _timings(fn, SCORING, 1, ("acc", "· acc"), ("dcpmi", "· dcpmi")))
-            fn.select_option("dcpmi")                                   # the state to come back after the reload
-            slider = page.locator(f"{SCORING} .widget-slider", has_text="example").locator(".noUi-handle")
+            _expect_charts(page, ["dense-4m", "· dcpmi", "flip", "Example 0", "Premise"])
+            expect(acc).to_have_attribute("data-highlight", "dcpmi")
+            assert acc.evaluate("c => c.toDataURL()") != bars_before    # the highlighted accuracy bar moved
+            ms = [fn.evaluate(_CHART_REPAINT_JS, [v, "confusion", f"· {v}"]) for v in ["acc", "dcpmi"] * 5]
+            print("scoring lab, function -> confusion matrix repaint (in the page): "
+                  f"median {statistics.median(ms):.0f} ms, max {max(ms):.0f} ms: {[round(m) for m in ms]}")
+            page.locator(f"{SCORING} select[data-control='b']").select_option("acc_norm")
+            expect(page.locator(f"{SCORING} .wb-flip-head")).to_contain_text("between acc and acc_norm")
+            slider = page.locator(f"{SCORING} input[data-control='example']")
             slider.focus()
             page.keyboard.press("ArrowRight")
-            _expect_figures(page, SCORING, ["dense-4m", "· dcpmi", "flip", "Example 1", "Premise"])
+            _expect_charts(page, ["dense-4m", "· dcpmi", "flip", "Example 1", "Premise"])
+            time.sleep(1.0)                                             # the values reach the kernel
             save_screenshot(page, "reload_04_before", element=page.locator(SCORING))
             _save_and_reload(page, lab, notebook)
             expect(page.locator(SCORING)).to_have_count(1, timeout=60_000)
             page.locator(SCORING).scroll_into_view_if_needed()
-            figs = _expect_figures(page, SCORING, ["dense-4m", "· dcpmi", "flip", "Example 1", "Premise"])
-            assert _select(page, SCORING, "scoring").input_value() == "dcpmi"
-            expect(page.locator(f"{SCORING} .widget-slider", has_text="example").locator(".widget-readout")
-                   ).to_have_text("1")
+            charts = _expect_charts(page, ["dense-4m", "· dcpmi", "flip", "Example 1", "Premise"])
+            assert fn.input_value() == "dcpmi"
+            assert page.locator(f"{SCORING} select[data-control='b']").input_value() == "acc_norm"
+            expect(page.locator(f"{SCORING} .wb-flip-head")).to_contain_text("between acc and acc_norm")
+            assert slider.input_value() == "1"
             save_screenshot(page, "reload_04_after", element=page.locator(SCORING))
-            _select(page, SCORING, "scoring").select_option("acc_norm")      # still live after the reload
-            figs = _expect_figures(page, SCORING, ["dense-4m", "· acc_norm", "flip", "Example 1", "Premise"])
-            print("after reload:", figs)
+            fn.select_option("acc_norm")                                # still live after the reload
+            charts = _expect_charts(page, ["dense-4m", "· acc_norm", "flip", "Example 1", "Premise"])
+            print("after reload:", charts)
             _no_state_errors(page, console)
         except Exception:
             save_screenshot(page, "reload_04_failure")

@@ -144,3 +144,50 @@ def test_saved_plotly_view_moves_without_a_kernel(tmp_path, tiny_tok):
         assert heat.count() == 1 and (before is None or before != after)      # the heat map itself changed
         save_screenshot(page, "attention_standalone")
         assert not page.errors, page.errors
+
+
+def test_saved_scoring_lab_moves_without_a_kernel(tmp_path, tiny_tok):
+    """The scoring lab's charts saved from the lab: offline, the function select redraws the bars and the confusion
+    matrix, the example slider the surprisal strip, the flip selects the listed flips, λ the curve and its line."""
+    from playwright.sync_api import expect
+
+    from workbench.scoring import Task, label_logprobs
+    from workbench.testing import tiny_model
+    from workbench.widgets.scoring import scoring_lab
+    texts = tuple(f"Lily {'lost' if i % 2 else 'found'} her ball {i}." for i in range(10))
+    task = Task("feel", texts, tuple(i % 2 for i in range(10)), ("happy", "sad"),
+                verbalizers=(("happy", "glad"), ("sad",)), template="Story: {text}\nShe feels",
+                domain_premise="She feels")
+    rec = label_logprobs(tiny_model("dense", tokenizer=tiny_tok), tiny_tok, task, model_name="tiny")
+    lab = scoring_lab({("tiny", "feel"): rec}).lab
+    lab.fn.value, lab.example.value = "pmi", 2
+    path = lab.view.to_html(tmp_path / "scoring.html")
+    canvas = lambda name: page.locator(f"canvas[data-chart='{name}']")   # noqa: E731
+    title = lambda name: page.locator(f".wb-title[data-chart='{name}']")  # noqa: E731
+    picture = lambda name: canvas(name).evaluate("c => c.toDataURL()")   # noqa: E731
+    with browser_page(width=1366, height=1800) as page:
+        try:
+            asked = _open_offline(page, path)
+            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            expect(title("confusion")).to_have_text("Confusion matrix · pmi")
+            expect(title("surprisal")).to_contain_text("Example 2 (gold: happy)")
+            expect(title("flips")).to_have_text("Which examples flip (of 10)")
+            before = {n: picture(n) for n in ("accuracy", "confusion", "surprisal", "lambda")}
+            page.locator("select[data-control='fn']").select_option("acc_norm")
+            expect(title("confusion")).to_have_text("Confusion matrix · acc_norm")
+            expect(canvas("accuracy")).to_have_attribute("data-highlight", "acc_norm")
+            assert picture("accuracy") != before["accuracy"]
+            _press(page, "example")
+            expect(title("surprisal")).to_contain_text("Example 3 (gold: sad)")
+            assert picture("surprisal") != before["surprisal"]
+            page.locator("select[data-control='b']").select_option("first_token")
+            expect(page.locator(".wb-flip-head")).to_contain_text("between acc and first_token")
+            _press(page, "lam", "ArrowLeft")
+            expect(page.locator(".wb-lam-text")).to_contain_text("λ = 0.95, premise = domain: accuracy")
+            assert picture("lambda") != before["lambda"]                 # the λ line moved
+            save_screenshot(page, "standalone_scoring_lab")
+            assert asked == [path.as_uri()], asked
+            assert page.evaluate("window.wbModel.saves") == 4 and not page.errors, page.errors
+        except Exception:
+            save_screenshot(page, "standalone_failure_scoring")
+            raise

@@ -1,14 +1,17 @@
 """The scoring-function lab: switch scoring functions instantly on cached log-likelihoods.
 
 Here: `scoring_lab(cache, models=None)`. `cache` maps (model name, task name) -> LabelLogprobs (from
-`scoring.label_logprobs` or a stored grid, `scoring.study.family_grid`); every control below only re-reads that cache:
-scoring function, aggregation, the K x K "which examples flip" matrix between two functions (flipped examples
-listed), per-example token surprisal under each label, and the premise-strength slider
-s = LL(y|x) - lambda * LL(y|premise). With `models` (name -> (model, tokenizer)), a "recompute" row lets
-the user change template, verbalizers and premises; that button is the only control that runs a model.
-Errors are shown inline; the kernel keeps working. The five figures are shown through `ipywidgets.Output`s
-(`figure_output.FigureOutput`) whose state is the figure itself, so a reloaded page shows what the controls say;
-`lab.acc_fig` ... `lab.lam_fig` are the figures shown now (go.Figure), `lab.acc_out` ... their Outputs.
+`scoring.label_logprobs` or a stored grid, `scoring.study.family_grid`). Model, task and verbalizer aggregation are
+Python controls: choosing one sends that record's results to the browser once (`scoring_view.ScoringView`). The
+controls that only pick what to show run in the page, with no kernel round trip: scoring function (its bar
+highlighted, its confusion matrix), the K x K "which examples flip" matrix and the flipped examples between two
+functions (with McNemar's test), per-example token surprisal under each label, and the premise-strength slider
+s = LL(y|x) - lambda * LL(y|premise). With `models` (name -> (model, tokenizer)), a "recompute" row lets the user
+change template, verbalizers and premises; that button is the only control that runs a model. Errors are shown
+inline; the kernel keeps working. A reloaded page shows what the controls say (their values are the view's
+traits). `lab.fn` ... `lab.premise` read and set the browser's controls from Python (`.value`); `lab.acc_fig` ...
+`lab.lam_fig` are the plotly figures of what is shown (go.Figure, for export); "save HTML" writes the charts and
+their controls as one file that works offline.
 """
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ import html
 import ipywidgets as widgets
 import numpy as np
 from ..errors import describe_error
-from ..plots import scoring as splots
 from ..scoring import functions as F
 from ..scoring import stats
-from .figure_output import FigureOutput
+from . import standalone
+from .canvas import TraitControl
+from .scoring_view import LAMBDAS, PREMISES, ScoringView, lambda_curves
 
-LAMBDAS = np.round(np.linspace(0, 1.5, 31), 2)
+__all__ = ["scoring_lab", "flip_table", "LAMBDAS"]
 
 
 def _error(err: Exception) -> str:
@@ -31,7 +35,7 @@ def _error(err: Exception) -> str:
 
 
 def flip_table(rec, a: str, b: str, how: str = "logsumexp", limit: int = 20) -> str:
-    """HTML table of the examples whose prediction differs between functions a and b."""
+    """HTML table of the examples whose prediction differs between functions a and b (as the lab lists them)."""
     pa, pb = F.predict(rec, a, how), F.predict(rec, b, how)
     idx = stats.flipped_examples(rec.golds, pa, pb)
     cls = rec.task.classes
@@ -51,35 +55,29 @@ class _Lab:
     def __init__(self, cache: dict, models: dict | None):
         self.cache, self.models = cache, models or {}
         keys = list(cache)
-        names = list(F.SCORING_FUNCTIONS)
         dd = lambda desc, opts, val, w="220px": widgets.Dropdown(description=desc, options=opts, value=val,  # noqa
                                                                  layout=widgets.Layout(width=w))
         self.model = dd("model", sorted({m for m, _ in keys}), keys[0][0])
         self.task = dd("task", sorted({t for _, t in keys}), keys[0][1])
-        self.fn = dd("scoring", names, "acc")
         self.how = dd("verbalizers", list(F.AGGREGATIONS), "logsumexp", "200px")
-        self.a, self.b = dd("flip A", names, "acc"), dd("flip B", names, "dcpmi")
-        self.example = widgets.IntSlider(description="example", min=0, max=0, value=0)
-        self.lam = widgets.FloatSlider(description="λ", min=0.0, max=1.5, step=0.05, value=1.0)
-        self.premise = dd("premise", ["domain", "generic", "bos"], "domain", "200px")
-        self.err, self.flips, self.lam_text = widgets.HTML(), widgets.HTML(), widgets.HTML()
-        half = lambda: widgets.Layout(width="50%", min_width="0")  # noqa: E731  (side by side, fits 1366 px)
-        self.acc_out, self.conf_out = FigureOutput(layout=half()), FigureOutput(layout=half())
-        self.flip_out, self.tok_out, self.lam_out = FigureOutput(), FigureOutput(), FigureOutput()
+        self.err = widgets.HTML()
+        self.view = ScoringView()
+        v = self.view
+        self.fn = TraitControl(v, "fn")
+        self.a, self.b = TraitControl(v, "a"), TraitControl(v, "b")
+        self.example = TraitControl(v, "example", max_fn=lambda: len(v.data.get("golds", [0])) - 1)
+        self.lam, self.premise = TraitControl(v, "lam"), TraitControl(v, "premise", options=PREMISES)
         self._summaries: dict = {}
         self._curves: dict = {}
-        for w, cb in [(self.model, self.refresh_all), (self.task, self.refresh_all), (self.how, self.refresh_all),
-                      (self.fn, self.refresh_function), (self.a, self.refresh_flips), (self.b, self.refresh_flips),
-                      (self.example, self.refresh_tokens), (self.lam, self.refresh_lambda),
-                      (self.premise, self.refresh_lambda)]:
-            w.observe(lambda change, cb=cb: self._safe(cb), names="value")
+        for w in (self.model, self.task, self.how):
+            w.observe(lambda change: self._safe(self.refresh_all), names="value")
 
-    # the figures shown now (go.Figure; each lives in an Output whose state is the figure: survives a reload)
-    acc_fig = property(lambda self: self.acc_out.figure)
-    conf_fig = property(lambda self: self.conf_out.figure)
-    flip_fig = property(lambda self: self.flip_out.figure)
-    tok_fig = property(lambda self: self.tok_out.figure)
-    lam_fig = property(lambda self: self.lam_out.figure)
+    # the plotly figures of what the view shows now (go.Figure; for export and tests)
+    acc_fig = property(lambda self: self.view.static_figures()["accuracy"])
+    conf_fig = property(lambda self: self.view.static_figures()["confusion"])
+    flip_fig = property(lambda self: self.view.static_figures()["flips"])
+    tok_fig = property(lambda self: self.view.static_figures()["surprisal"])
+    lam_fig = property(lambda self: self.view.static_figures()["lambda"])
 
     @property
     def rec(self):
@@ -109,42 +107,20 @@ class _Lab:
         return [n for n in F.SCORING_FUNCTIONS if n != "channel"]
 
     def refresh_all(self):
-        self.example.max = len(self.rec.task.texts) - 1
-        self.refresh_function()
-        self.refresh_flips()
-        self.refresh_tokens()
-        self.refresh_lambda()
-
-    def refresh_function(self):
-        s = self.summary()
-        self.acc_out.show(splots.accuracy_bars(s, highlight=self.fn.value,
-                                                 title=f"{self.rec.model_name} · {self.rec.task.name}"))
-        p = F.predict(self.rec, self.fn.value, self.how.value)
-        cm = stats.confusion_matrix(self.rec.golds, p, self.rec.task.n_classes)
-        self.conf_out.show(splots.confusion_heatmap(cm, list(self.rec.task.classes),
-                                                      f"Confusion matrix · {self.fn.value}"))
-
-    def refresh_flips(self):
-        names = list(self.summary()["scoring"])
-        preds = F.predictions(self.rec, names, self.how.value)
-        fnames, counts = stats.flip_matrix(preds)
-        self.flip_out.show(splots.flip_heatmap(fnames, counts, len(self.rec.golds)))
-        self.flips.value = flip_table(self.rec, self.a.value, self.b.value, self.how.value)
-
-    def refresh_tokens(self):
-        self.tok_out.show(splots.surprisal_strip(self.rec, self.example.value))
-
-    def refresh_lambda(self):
+        """Send the chosen (model, task, aggregation) to the view (the only control callback that computes)."""
         key = (self.model.value, self.task.value, self.how.value)
+        rec, summary = self.rec, self.summary()
         if key not in self._curves:
-            self._curves[key] = {p: np.array([stats.accuracy(self.rec.golds, F.premise_strength(
-                self.rec, lam, p, self.how.value)) for lam in LAMBDAS]) for p in ("domain", "generic", "bos")}
-        curves = self._curves[key]
-        maj = np.bincount(self.rec.golds).max() / len(self.rec.golds)
-        self.lam_out.show(splots.lambda_curve(LAMBDAS, curves, maj, current=self.lam.value))
-        acc = stats.accuracy(self.rec.golds, F.premise_strength(self.rec, self.lam.value, self.premise.value,
-                                                                self.how.value))
-        self.lam_text.value = f"λ = {self.lam.value:.2f}, premise = {self.premise.value}: accuracy <b>{acc:.3f}</b>"
+            self._curves[key] = lambda_curves(rec, self.how.value)
+        self.view.set_record(rec, summary, self.how.value, self._curves[key])
+
+    def flip_html(self) -> str:
+        """The flipped-examples table the view shows for its two functions (HTML)."""
+        return flip_table(self.rec, self.a.value, self.b.value, self.how.value)
+
+    def lambda_text(self) -> str:
+        """The line under the λ slider (HTML): accuracy at the current λ and premise."""
+        return self.view.lambda_text()
 
     def recompute_row(self) -> widgets.Widget:
         """Template / verbalizers / premises editor; the button reruns the model (the only heavy control)."""
@@ -181,11 +157,8 @@ class _Lab:
         self._safe(self.refresh_all)
         h = lambda s: widgets.HTML(f"<h4 style='margin:6px 0'>{s}</h4>")  # noqa: E731
         box = widgets.VBox([
-            widgets.HBox([self.model, self.task, self.how]), self.err,
-            h("Scoring function"), self.fn, widgets.HBox([self.acc_out, self.conf_out]),
-            h("Which examples flip"), widgets.HBox([self.a, self.b]), self.flip_out, self.flips,
-            h("Why: token surprisal under each label"), self.example, self.tok_out,
-            h("Premise strength"), widgets.HBox([self.lam, self.premise]), self.lam_text, self.lam_out,
+            widgets.HBox([self.model, self.task, self.how]), self.err, self.view,
+            standalone.save_html_row(self.view.to_html, "scoring_lab.html"),
             h("Template, verbalizers, premises"), self.recompute_row()])
         box.add_class("wb-scoring-lab")                  # stable hook for browser tests and styling
         box.lab = self

@@ -127,7 +127,8 @@ function wbTrim(s, n) {
 
 function wbHeatmap(parts) {
   // A heat map on parts.canvas: draw({z, rows, cols, xlabels, ylabels, xtitle, ytitle, lut, zmin, zmax, cbtitle,
-  // size, maxcell, lines, hover(r, c) -> text}). Labels are thinned to stay readable; hover names the cell.
+  // size, maxcell, lines, hover(r, c) -> text, cellText(r, c) -> the text written in a cell (counts)}). Labels are
+  // thinned to stay readable; hover names the cell.
   const { canvas, tip } = parts;
   let g = null;                                          // geometry and hover of the last drawing
   canvas.addEventListener("mousemove", (ev) => {
@@ -169,9 +170,22 @@ function wbHeatmap(parts) {
       ctx.stroke();
     }
     ctx.setLineDash([]);
-    ctx.fillStyle = "#333";
     ctx.font = font;
     ctx.textBaseline = "middle";
+    if (o.cellText && cw >= 16 && ch >= 14) {            // the value written in each cell, e.g. counts
+      ctx.textAlign = "center";
+      const span = o.zmax > o.zmin ? 255 / (o.zmax - o.zmin) : 0;
+      for (let r = 0; r < o.rows; r++) {
+        for (let c = 0; c < o.cols; c++) {
+          const v = o.z[r * o.cols + c];
+          if (v !== v) continue;
+          const k = Math.max(0, Math.min(255, Math.round((v - o.zmin) * span)));
+          ctx.fillStyle = wbText([o.lut[3 * k], o.lut[3 * k + 1], o.lut[3 * k + 2]]);
+          ctx.fillText(o.cellText(r, c), x0 + (c + 0.5) * cw, y0 + (r + 0.5) * ch);
+        }
+      }
+    }
+    ctx.fillStyle = "#333";
     ctx.textAlign = "right";
     for (let r = 0; r < o.rows; r += ystep) ctx.fillText(ylab[r], x0 - 4, y0 + (r + 0.5) * ch);
     for (let c = 0; c < o.cols; c += xstep) {
