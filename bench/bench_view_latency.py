@@ -125,7 +125,10 @@ task = Task("mood", texts, tuple(i % 3 for i in range({N_EXAMPLES})), ("happy", 
             verbalizers=(("happy", "glad"), ("sad",), ("angry", "cross")), template="Story: {{text}}\\nShe feels",
             domain_premise="She feels", generic_premise="Answer:")
 lrec = label_logprobs(dense, tok, task, model_name="tiny-4x4")
-scoring_lab({{("tiny-4x4", "mood"): lrec}})
+from workbench.evaluation.grid import load_results
+from workbench.widgets.prompting import prompt_lab
+display(scoring_lab({{("tiny-4x4", "mood"): lrec}}))
+display(prompt_lab(load_results(), models=["dense-1m", "dense-4m", "dense-12m", "dense-4m-it", "moe-4m-it"]))
 """
 CELLS = {"views": (ATTENTION, ROUTING, GROUPS, REPLAY), "modes": (MODES,), "modes-plotly": (MODES_PLOTLY,),
          "labs": (LABS,)}
@@ -302,17 +305,26 @@ def payloads() -> dict:
 
 
 def lab_payloads() -> dict:
-    """Bytes the scoring lab's view holds in the browser for this benchmark's record."""
+    """Bytes the scoring lab's and the prompt lab's views hold in the browser for this benchmark's inputs."""
     from workbench.widgets.scoring_view import ScoringView
     ns: dict = {}
     exec(SETUP, ns)
-    exec(LABS.rsplit("\n", 2)[0], ns)                        # everything but the lab itself
+    exec(LABS.rsplit("\n", 5)[0], ns)                        # everything but the labs themselves
     from workbench.scoring import summarize
     view = ScoringView()
     view.set_record(ns["lrec"], summarize(ns["lrec"], n_boot=50))
+    from workbench.evaluation.grid import load_results
+    from workbench.widgets.prompting_view import PromptView
+    grid = PromptView()
+    table = load_results()
+    grid.set_table(table)
+    n_values = sum(len(v) for v in grid.data["values"].values())
     return {"scoring lab": {"shape": f"{N_EXAMPLES} examples x 3 classes (5 verbalizers), 10 functions' predictions, "
                                      "intervals, McNemar pairs, per-token surprisals, 3 x 31 λ accuracies (JSON)",
-                            "bytes": view.payload_bytes()}}
+                            "bytes": view.payload_bytes()},
+            "prompt lab": {"shape": f"{n_values} aspect values x {len(grid.data['metrics'])} metrics x "
+                                    f"{len(grid.data['models'])} models x {len(grid.data['styles'])} styles, mean, "
+                                    "interval and row mean per cell (JSON)", "bytes": grid.payload_bytes()}}
 
 
 def _views(page, moves: int, pause: float) -> dict:
@@ -359,6 +371,12 @@ def _labs(page, moves: int, pause: float) -> dict:
     out["scoring lab λ slider (accuracy vs λ)"] = time_slider(
         page, lab, "lam", 1, 30, lambda v: f"λ = {0.05 * v:.2f}, premise", moves, pause, start=20,
         title=".wb-lam-text, .widget-html")
+    prompts = ".wb-prompt-lab"
+    out["prompt lab metric select (lines, heat map, best table)"] = time_select(
+        page, prompts, ["judge", "rouge_l"], lambda v: f": {v} across", moves, pause, control="metric", label="metric")
+    out["prompt lab value select (lines, heat map, best table)"] = time_select(
+        page, prompts, ["question answering", "arithmetic"], lambda v: f"task type = {v}: judge", moves, pause,
+        control="entity", label="value")
     return out
 
 
@@ -401,7 +419,8 @@ def write(all_results: dict, out: Path) -> None:
              "heat map has 4 groups (similarity view), the replay 3 checkpoints; the model grid (16 cells) and "
              "the head view show the attention model's 128 tokens; the scoring lab shows the attention model's "
              f"label log-likelihoods on {N_EXAMPLES} short stories x 3 classes (the function select: the confusion "
-             "matrix's title; the λ slider: the accuracy line under it). "
+             "matrix's title; the λ slider: the accuracy line under it), the prompt lab the shipped grid of "
+             "generations (5 models ticked). "
              "One move = a keyboard ArrowRight/ArrowLeft on the focused slider (a select: the other option; "
              "hover: the mouse onto the next token); time from the keydown (input, mousemove) event "
              "to the first animation frame after the view shows the new layer/head (title and picture changed). "

@@ -96,7 +96,13 @@ def test_lab_model_task_switch_resends_and_saves_html(rec, tmp_path):
     assert path.suffix == ".html" and state["fn"] == "pmi" and state["data"]["functions"] == lab.view.functions
 
 
-def test_payload_is_json_without_nan(rec):
+def test_payload_is_json_without_nan_and_the_lab_drops_a_missing_channel(rec, tiny_dense, tiny_tok):
     import json
-    d = lab_payload(rec, summarize(rec, n_boot=20))
-    json.dumps(d, allow_nan=False)                          # the standalone file refuses NaN
+
+    from workbench.widgets.scoring import scoring_lab
+    json.dumps(lab_payload(rec, summarize(rec, n_boot=20)), allow_nan=False)   # the standalone file refuses NaN
+    no_channel = label_logprobs(tiny_dense, tiny_tok, rec.task, model_name="tiny", channel=False)
+    assert np.isnan(no_channel.channel).all()
+    lab = scoring_lab({("tiny", "mood"): no_channel}).lab
+    assert lab.err.value == "" and "channel" not in lab.view.functions and len(lab.view.functions) == 9
+    json.dumps(lab.view.data, allow_nan=False)

@@ -191,3 +191,41 @@ def test_saved_scoring_lab_moves_without_a_kernel(tmp_path, tiny_tok):
         except Exception:
             save_screenshot(page, "standalone_failure_scoring")
             raise
+
+
+def test_saved_prompt_grid_moves_without_a_kernel(tmp_path):
+    """The prompt lab's grid saved as a file: offline, the metric and value selects retitle and redraw the line
+    graph and heat map, and unticking a model removes its row from the best-style table."""
+    import pandas as pd
+    from playwright.sync_api import expect
+
+    from workbench.widgets.prompting_view import PromptView
+    rows = [{"model": m, "style": s, "task": t, "task_type": tt, "domain": "stories", "instance": i,
+             "judge": float((i + len(s) + len(m)) % 3 == 0), "rouge_l": (i % 4) / 4, "chrf": 0.5, "exact_match": 0.0}
+            for m in ("a-1m", "b-4m", "b-4m-it") for s in ("plain", "qa") for t, tt in (("x", "recall"), ("y", "qa"))
+            for i in range(4)]
+    view = PromptView()
+    view.set_table(pd.DataFrame(rows))
+    path = view.to_html(tmp_path / "grid.html")
+    with browser_page(width=1366, height=1400) as page:
+        try:
+            asked = _open_offline(page, path)
+            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            title = page.locator(".wb-title[data-chart='lines']")
+            expect(title).to_have_text("task type = recall: judge across prompt styles")
+            lines = page.locator("canvas[data-chart='lines']")
+            before = lines.evaluate("c => c.toDataURL()")
+            page.locator("select[data-control='metric']").select_option("rouge_l")
+            expect(title).to_have_text("task type = recall: rouge_l across prompt styles")
+            page.locator("select[data-control='entity']").select_option("qa")
+            expect(page.locator(".wb-title[data-chart='heatmap']")).to_have_text("task type = qa: model x style")
+            assert lines.evaluate("c => c.toDataURL()") != before
+            expect(page.locator(".wb-best-table tr")).to_have_count(4)             # header + 3 models
+            page.locator("button[data-control='models']", has_text="a-1m").click()
+            expect(page.locator(".wb-best-table tr")).to_have_count(3)
+            save_screenshot(page, "standalone_prompt_grid")
+            assert asked == [path.as_uri()], asked
+            assert not page.errors, page.errors
+        except Exception:
+            save_screenshot(page, "standalone_failure_prompt_grid")
+            raise

@@ -42,18 +42,45 @@ def aspect_scores(df: pd.DataFrame, aspect: str = "task_type", metric: str = "ju
                   by=("model", "style"), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Mean `metric` per (by..., aspect value) with a bootstrap interval over instances.
 
-    Columns: *by, aspect, mean, low, high, n (instances). Units: the metric's, in [0, 1].
+    Columns: *by, aspect, mean, low, high, n (instances). Units: the metric's, in [0, 1]. Each group's interval is
+    `bootstrap_mean(values, n_boot, seed=seed)` of its per-instance means; computed here in one pass (groups of the
+    same size share the resampling indices, as separate calls with the same seed would draw them).
     """
-    _check(df, aspect, metric)
+    return aspect_scores_many(df, aspect, [metric], by, n_boot, seed)[metric]
+
+
+def aspect_scores_many(df: pd.DataFrame, aspect: str, metrics, by=("model", "style"), n_boot: int = 1000,
+                       seed: int = 0) -> dict[str, pd.DataFrame]:
+    """{metric: aspect_scores(df, aspect, metric, by, n_boot, seed)} for several metrics, grouping the table once."""
+    for m in metrics:
+        _check(df, aspect, m)
     keys = [*by, aspect]
     inner = list(dict.fromkeys([*keys, "task", "instance"]))          # aspect may be "task" itself
-    per_inst = df.groupby(inner, sort=False)[metric].mean().reset_index()
-    rows = []
-    for key, g in per_inst.groupby(keys, sort=False):
-        m, lo, hi = bootstrap_mean(g[metric].to_numpy(), n_boot, seed=seed)
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "mean": m, "low": lo,
-                     "high": hi, "n": len(g)})
-    return pd.DataFrame(rows)
+    per_inst = df.groupby(inner, sort=False)[list(metrics)].mean().reset_index()
+    columns = [*keys, "mean", "low", "high", "n"]
+    if per_inst.empty:
+        return {m: pd.DataFrame(columns=columns) for m in metrics}
+    codes = per_inst.groupby(keys, sort=False).ngroup().to_numpy()    # groups in order of first appearance
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    bounds = list(zip(starts, [*starts[1:], len(order)]))
+    first = per_inst.iloc[order[starts]][keys].to_dict("records")
+    draws: dict[int, np.ndarray] = {}
+    q = (1 - 0.95) / 2
+    out = {}
+    for metric in metrics:
+        values = per_inst[metric].to_numpy(dtype=np.float64)[order]
+        boot = np.empty((len(bounds), n_boot))
+        for g, (a, b) in enumerate(bounds):
+            n = b - a
+            if n not in draws:
+                draws[n] = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+            boot[g] = values[a:b][draws[n]].mean(axis=1)
+        low, high = np.quantile(boot, q, axis=1), np.quantile(boot, 1 - q, axis=1)
+        rows = [{**k, "mean": float(values[a:b].mean()), "low": float(low[g]), "high": float(high[g]),
+                 "n": int(b - a)} for g, (k, (a, b)) in enumerate(zip(first, bounds))]
+        out[metric] = pd.DataFrame(rows, columns=columns)
+    return out
 
 
 def best_style(df: pd.DataFrame, aspect: str = "task_type", metric: str = "judge") -> pd.DataFrame:

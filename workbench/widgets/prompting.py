@@ -1,26 +1,28 @@
-"""The prompt-style lab: the shipped grid under dropdowns and checkboxes, and a live prompt preview.
+"""The prompt-style lab: the shipped grid drawn in the browser, and a live prompt preview.
 
 `prompt_lab(table)`: pick an aspect (task type, domain, reasoning type or task) and one of its values, a
-metric, and tick models and styles; the per-entity line graph (`plots.prompting.style_lines`), the model x
-style heat map and the best-style table follow (no model runs in those callbacks: the table holds every
-output). The preview shows, for one instance and style, the exact text the model sees, the model's greedy
-output and each metric from the table; "generate live" runs the model on this machine and shows its output
-beside the stored one. Changing the preview's style also rings that style on the line graph.
-The returned box has `.refresh()`, `.preview()`, `.run_live()`, the controls, and `.figure` / `.heatmap` (the
-figures shown now) as attributes, for tests. The figures are shown through `ipywidgets.Output`s
-(`figure_output.FigureOutput`), whose state is the figure itself, so a reloaded page shows what the controls say.
+metric, and tick models and styles; the per-entity line graph, the model x style heat map and the best-style table
+follow at once: every aspect value and metric of the table is in the page (`prompting_view.PromptView`), so these
+controls redraw there without a kernel round trip. The preview shows, for one instance and style, the exact text
+the model sees, the model's greedy output and each metric from the table; "generate live" runs the model on this
+machine and shows its output beside the stored one. Changing the preview's style also rings that style on the
+line graph. The returned box has `.refresh()`, `.preview()`, `.run_live()`, `.view`, the controls (the grid's are
+`TraitControl`s and per-name ticks with `.value`), `.figure` / `.heatmap` (the plotly figures of what is shown,
+for export) and `.best()` (the best-style table) as attributes, for tests. A reloaded page shows what the controls
+say (their values are the view's traits); "save HTML" keeps the grid and its controls as one offline file.
 """
 from __future__ import annotations
 
 import html
 
 import ipywidgets as widgets
+import pandas as pd
 
 from ..errors import describe_error
 from ..evaluation.metrics import METRICS, score_output
-from ..evaluation.summary import ASPECT_NAMES, aspect_scores, best_style
-from ..plots.prompting import style_heatmap, style_lines
-from .figure_output import FigureOutput
+from . import standalone
+from .canvas import TraitControl
+from .prompting_view import PromptView
 
 
 def _error(where: str, err: Exception) -> str:
@@ -47,24 +49,18 @@ def prompt_lab(table, tasks=None, load=None, models=None, styles=None) -> widget
     `models`/`styles`: those ticked first (default: all)."""
     try:
         from ..evaluation.styles import render, style_registry
-        all_models = list(dict.fromkeys(table["model"]))
+        all_models = list(pd.unique(table["model"]))
         from ..evaluation.styles import STYLES
-        present = list(dict.fromkeys(table["style"]))
+        present = list(pd.unique(table["style"]))
         all_styles = [s for s in STYLES if s in present] + [s for s in present if s not in STYLES]   # registry order
         if tasks is None:
             from ..evaluation.suite import SUITE, builtin_suite
             per = table.groupby("task")["instance"].nunique().max()
             tasks = builtin_suite(n=int(per), names=[n for n in SUITE if n in set(table["task"])])
         by_name = {t.name: t for t in tasks}
-        aspect = widgets.Dropdown(options=[(v, k) for k, v in ASPECT_NAMES.items()], value="task_type",
-                                  description="aspect")
-        entity = widgets.Dropdown(description="value")
-        metric = widgets.Dropdown(options=list(METRICS), value="judge", description="metric")
-        model_boxes = {m: widgets.Checkbox(value=models is None or m in models, description=m, indent=False,
-                                           layout=widgets.Layout(width="130px")) for m in all_models}
-        style_boxes = {s: widgets.Checkbox(value=styles is None or s in styles, description=s, indent=False,
-                                           layout=widgets.Layout(width="150px")) for s in all_styles}
-        err, best = widgets.HTML(), widgets.HTML()
+        view = PromptView()
+        view.set_table(table, all_models, all_styles, models, styles, task_order=list(by_name))
+        err = widgets.HTML()
         task_pick = widgets.Dropdown(options=list(by_name), description="task")
         inst = widgets.IntSlider(value=0, min=0, max=len(tasks[0].instances) - 1, description="instance",
                                  continuous_update=False)
@@ -73,42 +69,9 @@ def prompt_lab(table, tasks=None, load=None, models=None, styles=None) -> widget
         prompt_box, output_box, live_box = widgets.HTML(), widgets.HTML(), widgets.HTML()
         button = widgets.Button(description="generate live", icon="play")
 
-        def chosen(boxes):
-            return [k for k, b in boxes.items() if b.value]
-
-        rank = {name: k for k, name in enumerate(by_name)}            # the suite's order, not the table's
-
-        def set_entities():
-            first = table.groupby(aspect.value, sort=False)["task"].agg(lambda ts: min(rank.get(t, 99) for t in ts))
-            values = list(first.sort_values(kind="stable").index)
-            entity.options = values
-            entity.value = values[0]
-
-        def figures():
-            ms, ss = chosen(model_boxes), chosen(style_boxes)
-            sub = table[(table[aspect.value] == entity.value) & table["model"].isin(ms) & table["style"].isin(ss)]
-            scores = aspect_scores(sub, aspect.value, metric.value, n_boot=200)
-            name = f"{ASPECT_NAMES[aspect.value]} = {entity.value}"
-            lines = style_lines(scores, ss, ms, metric.value, f"{name}: {metric.value} across prompt styles",
-                                selected=style_pick.value)
-            heat = style_heatmap(scores, ss, ms, metric.value, f"{name}: model x style")
-            return lines, heat, best_style(sub, aspect.value, metric.value)
-
-        set_entities()
-        out_lines, out_heat = FigureOutput(), FigureOutput()     # Outputs, not FigureWidgets: survive a reload
-
         def refresh(*_):
-            try:
-                if not chosen(model_boxes) or not chosen(style_boxes):
-                    raise ValueError("tick at least one model and one style")
-                lines, heat, table_best = figures()
-                out_lines.show(lines)
-                out_heat.show(heat)
-                best.value = ("<b>Best style per model</b> (runner-up and the margin between them)"
-                              + table_best.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0))
-                err.value = ""
-            except Exception as e:                 # shown inline: the kernel keeps working
-                err.value = _error("prompt-style lab", e)
+            """Ring the preview's style (everything else is drawn in the page from the view's traits)."""
+            view.selected = style_pick.value
 
         def preview(*_):
             try:
@@ -158,28 +121,22 @@ def prompt_lab(table, tasks=None, load=None, models=None, styles=None) -> widget
             preview()
             refresh()
 
-        aspect.observe(lambda c: (set_entities(), refresh()), names="value")
-        for c in (entity, metric, *model_boxes.values(), *style_boxes.values()):
-            c.observe(refresh, names="value")
         for c in (task_pick, inst, model_pick):
             c.observe(preview, names="value")
         style_pick.observe(on_style, names="value")
         button.on_click(run_live)
-        grid_boxes = widgets.VBox([
-            widgets.HTML("<b>models</b>"), widgets.HBox(list(model_boxes.values()),
-                                                        layout=widgets.Layout(flex_flow="row wrap")),
-            widgets.HTML("<b>styles</b>"), widgets.HBox(list(style_boxes.values()),
-                                                        layout=widgets.Layout(flex_flow="row wrap"))])
-        box = _LabBox([widgets.HBox([aspect, entity, metric]), grid_boxes, err, out_lines, out_heat, best,
+        box = _LabBox([view, standalone.save_html_row(view.to_html, "prompt_styles.html"), err,
                        widgets.HTML("<h4>Prompt preview</h4>"), widgets.HBox([task_pick, inst]),
                        widgets.HBox([style_pick, model_pick, button]), prompt_box, output_box, live_box])
         box.add_class("wb-prompt-lab")
         refresh()
         preview()
-        box.refresh, box.preview, box.run_live = refresh, preview, run_live
-        box.figure_outputs = {"lines": out_lines, "heatmap": out_heat}
-        box.controls = dict(aspect=aspect, entity=entity, metric=metric, task=task_pick, instance=inst,
-                            style=style_pick, model=model_pick, models=model_boxes, styles=style_boxes)
+        box.refresh, box.preview, box.run_live, box.view, box.err = refresh, preview, run_live, view, err
+        box.controls = dict(aspect=TraitControl(view, "aspect"), entity=_Values(view),
+                            metric=TraitControl(view, "metric"), task=task_pick, instance=inst, style=style_pick,
+                            model=model_pick,
+                            models={m: _Tick(view, "models", m) for m in all_models},
+                            styles={s: _Tick(view, "styles", s) for s in all_styles})
         box.prompt, box.output, box.live = prompt_box, output_box, live_box
         return box
     except Exception as e:
@@ -187,9 +144,40 @@ def prompt_lab(table, tasks=None, load=None, models=None, styles=None) -> widget
 
 
 class _LabBox(widgets.VBox):
-    """The lab's box; `.figure` / `.heatmap` are the line graph and heat map shown now (go.Figure)."""
-    figure = property(lambda self: self.figure_outputs["lines"].figure)
-    heatmap = property(lambda self: self.figure_outputs["heatmap"].figure)
+    """The lab's box; `.figure` / `.heatmap` are the plotly figures of the line graph and heat map shown now."""
+    figure = property(lambda self: self.view.figures()["lines"])
+    heatmap = property(lambda self: self.view.figures()["heatmap"])
+
+    def best(self):
+        """The best-style table shown (DataFrame: model, best_style, score, runner_up, runner_up_score, margin)."""
+        return self.view.best()
+
+
+class _Values(TraitControl):
+    """The aspect's value control: `.value` and `.options` (the values of the current aspect)."""
+
+    def __init__(self, view):
+        self.widget, self.trait, self._max_fn = view, "entity", None
+
+    @property
+    def options(self) -> list:
+        return list(self.widget.data["values"][self.widget.aspect])
+
+
+class _Tick:
+    """One model's (or style's) tick in the view, as a checkbox: `.value` True when `name` is in view.<trait>."""
+
+    def __init__(self, view, trait: str, name: str):
+        self.view, self.trait, self.name = view, trait, name
+
+    @property
+    def value(self) -> bool:
+        return self.name in getattr(self.view, self.trait)
+
+    @value.setter
+    def value(self, on: bool) -> None:
+        cur = [x for x in getattr(self.view, self.trait) if x != self.name]
+        setattr(self.view, self.trait, [x for x in self.view.data[self.trait] if x in cur or (on and x == self.name)])
 
 
 def _load(name: str):

@@ -1,7 +1,24 @@
 // Small charts on a <canvas> (after common.js): vertical bars with interval whiskers (wbBars), lines with markers
-// (wbLineChart), horizontal stacked segments (wbStrip). Each takes {canvas, tip} (a canvas and its tooltip <div> in a
-// relative box) and returns {draw(o)}; draw paints the whole chart, bumps canvas.dataset.frame and keeps what the
-// hover needs. Axes, ticks and labels follow the static plotly figures of workbench/plots (plotly_white).
+// (wbLineChart), horizontal stacked segments (wbStrip); wbPanel makes a chart's title, canvas and tooltip. Each
+// chart takes {canvas, tip} (a canvas and its tooltip <div> in a relative box) and returns {draw(o)}; draw paints
+// the whole chart, bumps canvas.dataset.frame and keeps what the hover needs. Axes, ticks and labels follow the
+// static plotly figures of workbench/plots (plotly_white).
+
+const WB_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+  "#9c755f", "#bab0ac"];
+
+function wbPanel(parent, name) {
+  // a chart's title, canvas and tooltip; the canvas's data-frame counts its drawings (tests, benchmarks)
+  const wrap = wbEl("div", "wb-panel", parent);
+  const title = wbEl("div", "wb-title", wrap);
+  title.dataset.chart = name;
+  const box = wbEl("div", "wb-canvas-box", wrap);
+  const canvas = wbEl("canvas", "wb-canvas", box);
+  canvas.dataset.frame = "0";
+  canvas.dataset.chart = name;
+  const tip = wbEl("div", "wb-tip", box);
+  return { wrap, title, box, canvas, tip };
+}
 
 function wbTicks(lo, hi, n) {
   // about n round tick values between lo and hi

@@ -4,22 +4,6 @@
 // controls here (scoring function, flip A / B, example, λ, premise) only pick what to show: a change is a redraw in
 // this page, with no kernel round trip. Their values are traits too (Python reads them; a reload restores them).
 
-const WB_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-  "#9c755f", "#bab0ac"];
-
-function wbPanel(parent, name) {
-  // a chart's title, canvas and tooltip; the canvas's data-frame counts its drawings (tests, benchmarks)
-  const wrap = wbEl("div", "wb-panel", parent);
-  const title = wbEl("div", "wb-title", wrap);
-  title.dataset.chart = name;
-  const box = wbEl("div", "wb-canvas-box", wrap);
-  const canvas = wbEl("canvas", "wb-canvas", box);
-  canvas.dataset.frame = "0";
-  canvas.dataset.chart = name;
-  const tip = wbEl("div", "wb-tip", box);
-  return { wrap, title, box, canvas, tip };
-}
-
 function render({ model, el }) {
   const root = wbEl("div", "wb-view wb-scoring-view", el);
   root.addEventListener("keydown", (e) => {               // arrow keys are the sliders', not the notebook's
