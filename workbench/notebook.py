@@ -6,7 +6,8 @@ import random
 
 
 def setup_notebook(seed: int = 0, threads: int | None = None, offline: bool = True) -> None:
-    """Seed python/numpy/torch, set torch's CPU threads, render plotly offline in JupyterLab.
+    """Seed python/numpy/torch, set torch's CPU threads, render plotly offline in JupyterLab, and turn off
+    transformers' progress bars (in a notebook each is a widget).
 
     `threads`: None for one per core that other processes leave free. A core counts as busy when other processes
     use at least 0.75 of it over a quarter of a second (`train.setup._busy_cores`); then the notebook computes
@@ -26,6 +27,8 @@ def setup_notebook(seed: int = 0, threads: int | None = None, offline: bool = Tr
     torch.set_num_threads(threads)
     import plotly.io as pio
     pio.renderers.default = "plotly_mimetype"   # drawn by JupyterLab's bundled plotly extension: no CDN script
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()           # "Loading weights" bars are widgets: state to save, nothing to learn
 
 
 def _free_cores() -> int:

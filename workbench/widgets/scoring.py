@@ -129,7 +129,8 @@ class _Lab:
         t = self.rec.task
         template = widgets.Textarea(value=t.template, description="template", layout=widgets.Layout(width="420px"))
         verbs = widgets.Textarea(value="\n".join(f"{c}: {' | '.join(v)}" for c, v in zip(t.classes, t.verbalizers)),
-                                 description="verbalizers", layout=widgets.Layout(width="300px"))
+                                 description="verbalizers", rows=max(3, len(t.classes)),
+                                 layout=widgets.Layout(width="480px"))
         domain = widgets.Text(value=t.domain_premise, description="domain")
         generic = widgets.Text(value=t.generic_premise, description="generic")
         button = widgets.Button(description="recompute", button_style="primary")

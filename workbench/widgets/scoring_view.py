@@ -178,11 +178,15 @@ class ScoringView(anywidget.AnyWidget):
         cm = stats.confusion_matrix(rec.golds, preds[self.fn], rec.task.n_classes)
         names, counts = stats.flip_matrix(preds)
         curves = {p: np.asarray(c) for p, c in d["curves"].items()}
-        return {"accuracy": splots.accuracy_bars(summary, highlight=self.fn, title=d["title"]),
+        return {"accuracy": splots.accuracy_bars(summary, highlight=self.fn, title=self.accuracy_title()),
                 "confusion": splots.confusion_heatmap(cm, d["classes"], f"Confusion matrix · {self.fn}"),
                 "flips": splots.flip_heatmap(names, counts, len(rec.golds)),
                 "surprisal": splots.surprisal_strip(rec, self.example),
                 "lambda": splots.lambda_curve(LAMBDAS, curves, d["majority"], current=self.lam)}
+
+    def accuracy_title(self) -> str:
+        """The accuracy chart's title: model, task and the highlighted function."""
+        return f"{self.data['title']}: accuracy per scoring function ({self.fn} in red)"
 
     def payload_bytes(self) -> int:
         """Bytes of the record's data as JSON (what the browser receives)."""

@@ -114,7 +114,8 @@ function wbBars(parts) {
     ctx.font = "11px sans-serif";
     const lab = o.labels.map((s) => wbTrim(s, 16));
     const below = lab.reduce((m, s) => Math.max(m, ctx.measureText(s).width), 0) * 0.87 + 12;
-    const box = { x: 52, y: 10, w: width - 52 - 12, h: height - 10 - below - 10 };
+    const right = o.hline !== undefined && o.hline !== null ? 86 : 12;   // room for the line's label
+    const box = { x: 52, y: 10, w: width - 52 - right, h: height - 10 - below - 10 };
     const Y = wbYAxis(ctx, box, 0, o.ymax || 1, o.ytitle);
     const n = o.values.length, slot = box.w / Math.max(1, n), bw = slot * 0.7;
     for (let i = 0; i < n; i++) {
@@ -139,14 +140,11 @@ function wbBars(parts) {
       ctx.restore();
     }
     if (o.hline !== undefined && o.hline !== null) {
-      wbDashed(ctx, box.x, Y(o.hline), box.x + box.w, Y(o.hline), "#888");
-      const t = o.hlineText || "", tw = ctx.measureText(t).width;
-      ctx.fillStyle = "rgba(255, 255, 255, 0.85)";      // readable over the bars
-      ctx.fillRect(box.x + box.w - tw - 4, Y(o.hline) - 15, tw + 4, 13);
-      ctx.fillStyle = "#444";
-      ctx.textAlign = "right";
-      ctx.textBaseline = "bottom";
-      ctx.fillText(t, box.x + box.w - 2, Y(o.hline) - 2);
+      wbDashed(ctx, box.x, Y(o.hline), box.x + box.w + 4, Y(o.hline), "#888");
+      ctx.fillStyle = "#444";                            // the label right of the plot, clear of the bars
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      ctx.fillText(o.hlineText || "", box.x + box.w + 6, Y(o.hline));
     }
     g = { box, slot, n, hover: o.hover || (() => null) };
     parts.canvas.dataset.frame = String(Number(parts.canvas.dataset.frame) + 1);

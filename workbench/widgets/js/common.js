@@ -127,8 +127,9 @@ function wbTrim(s, n) {
 
 function wbHeatmap(parts) {
   // A heat map on parts.canvas: draw({z, rows, cols, xlabels, ylabels, xtitle, ytitle, lut, zmin, zmax, cbtitle,
-  // size, maxcell, lines, hover(r, c) -> text, cellText(r, c) -> the text written in a cell (counts)}). Labels are
-  // thinned to stay readable; hover names the cell.
+  // size, maxcell, lines, hover(r, c) -> text, cellText(r, c) -> the text written in a cell (counts), integer (the
+  // colour bar's values without decimals), outline: [row, col] (a framed cell)}). Labels are thinned to stay
+  // readable; hover names the cell.
   const { canvas, tip } = parts;
   let g = null;                                          // geometry and hover of the last drawing
   canvas.addEventListener("mousemove", (ev) => {
@@ -149,7 +150,7 @@ function wbHeatmap(parts) {
     const font = "11px sans-serif";
     const probe = canvas.getContext("2d");
     probe.font = font;
-    const ylab = o.ylabels.map((s) => wbTrim(s, 16)), xlab = o.xlabels.map((s) => wbTrim(s, 16));
+    const ylab = o.ylabels.map((s) => wbTrim(s, 20)), xlab = o.xlabels.map((s) => wbTrim(s, 20));
     const wmax = (labs) => labs.reduce((m, s) => Math.max(m, probe.measureText(s).width), 0);
     const side = Math.max(o.rows, o.cols);
     const cell = Math.min(o.maxcell || 28, o.size / side);
@@ -158,7 +159,8 @@ function wbHeatmap(parts) {
     const x0 = 22 + Math.min(130, wmax(ylab)) + 6, y0 = 6;
     const W = o.cols * cw, H = o.rows * ch;
     const below = Math.min(130, wmax(xlab)) * 0.87 + 30;  // labels at -60 degrees, then the axis title
-    const width = x0 + W + 90, height = y0 + H + below;
+    const barh = Math.max(100, Math.min(H, 300));          // the colour bar, readable even over one row
+    const width = x0 + W + 90, height = Math.max(y0 + H + below, y0 + barh + 24);
     const ctx = wbCanvas(canvas, width, height);
     wbPaint(ctx, o.z, o.rows, o.cols, o.lut, o.zmin, o.zmax, x0, y0, W, H);
     ctx.strokeStyle = "#ffffff";
@@ -202,7 +204,13 @@ function wbHeatmap(parts) {
     ctx.rotate(-Math.PI / 2);
     ctx.fillText(o.ytitle || "", 0, 0);
     ctx.restore();
-    wbColorbar(ctx, o.lut, o.zmin, o.zmax, o.cbtitle, x0 + W + 14, y0, Math.max(60, Math.min(H, 300)));
+    if (o.outline) {                                     // one cell framed, e.g. the pair a table lists
+      ctx.strokeStyle = "#d62728";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x0 + o.outline[1] * cw + 1, y0 + o.outline[0] * ch + 1, cw - 2, ch - 2);
+      ctx.lineWidth = 1;
+    }
+    wbColorbar(ctx, o.lut, o.zmin, o.zmax, o.cbtitle, x0 + W + 14, y0, barh, o.integer);
     g = { x0, y0, cw, ch, rows: o.rows, cols: o.cols, hover: o.hover };
     canvas.dataset.frame = String(Number(canvas.dataset.frame) + 1);
   }
@@ -210,8 +218,9 @@ function wbHeatmap(parts) {
   return { draw, forget: () => { g = null; } };
 }
 
-function wbColorbar(ctx, lut, zmin, zmax, title, bx, y0, bh) {
+function wbColorbar(ctx, lut, zmin, zmax, title, bx, y0, bh, integer) {
   // a vertical colour bar at (bx, y0), bh pixels tall, with its top, middle and bottom values and a title below
+  // (integer: counts, written without decimals)
   for (let i = 0; i < bh; i++) {
     const k = Math.round(255 * (1 - i / (bh - 1)));
     ctx.fillStyle = `rgb(${lut[3 * k]},${lut[3 * k + 1]},${lut[3 * k + 2]})`;
@@ -221,7 +230,8 @@ function wbColorbar(ctx, lut, zmin, zmax, title, bx, y0, bh) {
   ctx.textBaseline = "middle";
   ctx.fillStyle = "#333";
   ctx.textAlign = "left";
-  const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
+  const fmt = (v) => (Math.abs(v) >= 100 || (integer && Number.isInteger(v)) ? v.toFixed(0)
+    : integer ? v.toFixed(1) : v.toFixed(2));
   ctx.fillText(fmt(zmax), bx + 16, y0 + 5);
   ctx.fillText(fmt((zmin + zmax) / 2), bx + 16, y0 + bh / 2);
   ctx.fillText(fmt(zmin), bx + 16, y0 + bh - 5);

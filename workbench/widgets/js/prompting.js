@@ -162,6 +162,8 @@ function render({ model, el }) {
                                   low: si.map((c) => at(cell.low, mi[k], c)),
                                   high: si.map((c) => at(cell.high, mi[k], c)) })),
     });
+    const ring = model.get("selected");
+    if (ring && !ss.includes(ring)) note.textContent = `the preview's style ${ring} is not ticked: nothing is ringed`;
     pLines.canvas.dataset.shown = `${aspect}|${value}|${metric}`;
     pLines.canvas.dataset.ring = model.get("selected");
     pHeat.title.textContent = `${name}: model x style`;

@@ -54,7 +54,7 @@ function render({ model, el }) {
   function drawFunction() {
     cFn.refresh();
     const d = D(), fn = model.get("fn"), i = d.functions.indexOf(fn);
-    pAcc.title.textContent = d.title;
+    pAcc.title.textContent = `${d.title}: accuracy per scoring function (${fn} in red)`;
     bars.draw({
       labels: d.functions, values: d.acc, lo: d.acc_lo, hi: d.acc_hi, ymax: 1, ytitle: "accuracy",
       colors: d.functions.map((f) => (f === fn ? WB_COLORS[2] : WB_COLORS[0])), width: 500, height: 330,
@@ -68,7 +68,7 @@ function render({ model, el }) {
     pConf.title.textContent = `Confusion matrix · ${fn}`;
     conf.draw({
       z, rows: K, cols: K, xlabels: d.classes, ylabels: d.classes, xtitle: "predicted", ytitle: "gold",
-      lut: blues, zmin: 0, zmax: Math.max(1, ...z), cbtitle: "examples", size: 300, maxcell: 60,
+      lut: blues, zmin: 0, zmax: Math.max(1, ...z), cbtitle: "examples", size: 300, maxcell: 60, integer: true,
       cellText: (r, c) => String(z[r * K + c]), hover: (r, c) => `gold ${d.classes[r]} → pred ${d.classes[c]}: ` +
         `${z[r * K + c]}`,
     });
@@ -90,7 +90,9 @@ function render({ model, el }) {
     pFlip.title.textContent = `Which examples flip (of ${n})`;
     flips.draw({
       z, rows: K, cols: K, xlabels: F, ylabels: F, xtitle: "", ytitle: "", lut: blues, zmin: 0, zmax: Math.max(1, n),
-      cbtitle: "flips", size: 380, maxcell: 34, cellText: (r, c) => String(z[r * K + c]),
+      cbtitle: "flips", size: 380, maxcell: 34, cellText: (r, c) => String(z[r * K + c]), integer: true,
+      outline: [F.indexOf(model.get("a")), F.indexOf(model.get("b"))].every((i) => i >= 0)
+        ? [F.indexOf(model.get("a")), F.indexOf(model.get("b"))] : null,
       hover: (r, c) => `${F[r]} vs ${F[c]}: ${z[r * K + c]} flips`,
     });
     drawTable();
@@ -166,7 +168,7 @@ function render({ model, el }) {
   const offs = [
     wbListen(model, ["data"], guarded(all)),
     wbListen(model, ["fn"], guarded(drawFunction)),
-    wbListen(model, ["a", "b"], guarded(() => { cFlip.refresh(); drawTable(); })),
+    wbListen(model, ["a", "b"], guarded(drawFlips)),                // the table and the framed pair
     wbListen(model, ["example"], guarded(drawExample)),
     wbListen(model, ["lam", "premise"], guarded(drawLambda)),
   ];
