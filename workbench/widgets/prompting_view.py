@@ -29,7 +29,7 @@ import pandas as pd
 import traitlets as T
 
 from ..evaluation.metrics import METRICS
-from ..evaluation.summary import ASPECT_NAMES, aspect_scores_many
+from ..evaluation.summary import ASPECT_NAMES, aspect_scores_many, best_style
 from ..plots.prompting import METRIC_NAMES, _base_colours, style_heatmap, style_lines
 from . import standalone
 from .canvas import CSS, colorscale_stops, esm
@@ -198,23 +198,17 @@ class PromptView(anywidget.AnyWidget):
                 "heatmap": style_heatmap(s, ss, ms, self.metric, f"{self.title()}: model x style")}
 
     def best(self) -> pd.DataFrame:
-        """The best-style table shown: per ticked model, the best ticked style by row mean (ties to the style
-        first in the results table), its score, the runner-up, its score and the margin."""
+        """The best-style table shown: `summary.best_style` over the ticked models and styles of the shown cell
+        (one row per model and style at its row mean, in the results table's style order, so ties break as
+        there). Columns: model, best_style, score, runner_up, runner_up_score, margin."""
         ms, ss = self.ticked()
         s = self.scores()
-        rank = self.data["tie_rank"]
-        rows = []
-        for m in ms:
-            g = s[(s["model"] == m) & s["style"].isin(ss)].copy()
-            if g.empty:
-                continue
-            g["rank"] = g["style"].map(rank)
-            g = g.sort_values("rank", kind="stable").sort_values("rowmean", ascending=False, kind="stable")
-            first, second = g.iloc[0], g.iloc[1] if len(g) > 1 else g.iloc[0]
-            rows.append({"model": m, "best_style": first["style"] if first["rowmean"] > 0 else "(none: all 0)",
-                         "score": first["rowmean"], "runner_up": second["style"],
-                         "runner_up_score": second["rowmean"], "margin": first["rowmean"] - second["rowmean"]})
-        return pd.DataFrame(rows)
+        s = s[s["model"].isin(ms) & s["style"].isin(ss)].dropna(subset=["rowmean"])
+        s = s.assign(rank=s["style"].map(self.data["tie_rank"]), model_rank=s["model"].map(ms.index))
+        rows = s.sort_values(["model_rank", "rank"], kind="stable")
+        table = pd.DataFrame({"model": rows["model"], self.aspect: self.entity, "style": rows["style"],
+                              self.metric: rows["rowmean"].astype(float)})
+        return best_style(table, self.aspect, self.metric).drop(columns=self.aspect)
 
     def payload_bytes(self) -> int:
         """Bytes of the grid's data as JSON (what the browser receives)."""

@@ -152,16 +152,18 @@ function wbBars(parts) {
   return { draw };
 }
 
+function wbNearest(pts, x, y, radius) {
+  // the point of pts ({x, y, text}) nearest to (x, y) within `radius` pixels: its text, or null
+  let best = null, bd = radius * radius;
+  pts.forEach((p) => { const d = (p.x - x) ** 2 + (p.y - y) ** 2; if (d < bd) { bd = d; best = p; } });
+  return best ? best.text : null;
+}
+
 function wbLineChart(parts) {
   // draw({x, series: [{name, y, color}], ylo, yhi, xtitle, ytitle, hline, hlineText, vline, width, height})
   // (a legend of the series is drawn at the top right; hover names the nearest point)
   let g = null;
-  wbHover(parts, (x, y) => {
-    if (!g) return null;
-    let best = null, bd = 144;
-    g.pts.forEach((p) => { const d = (p.x - x) ** 2 + (p.y - y) ** 2; if (d < bd) { bd = d; best = p; } });
-    return best ? best.text : null;
-  });
+  wbHover(parts, (x, y) => (g ? wbNearest(g.pts, x, y, 12) : null));
   function draw(o) {
     const width = o.width || 700, height = o.height || 300;
     const ctx = wbCanvas(parts.canvas, width, height);

@@ -8,12 +8,7 @@
 function wbStyleLines(parts) {
   // draw({styles, series: [{name, color, dotted, mean, low, high}], ring, ytitle, width, height})
   let g = null;
-  wbHover(parts, (x, y) => {
-    if (!g) return null;
-    let best = null, bd = 100;
-    g.pts.forEach((p) => { const d = (p.x - x) ** 2 + (p.y - y) ** 2; if (d < bd) { bd = d; best = p; } });
-    return best ? best.text : null;
-  });
+  wbHover(parts, (x, y) => (g ? wbNearest(g.pts, x, y, 10) : null));
   function draw(o) {
     const width = o.width || 760, n = o.styles.length;
     const ctx = wbCanvas(parts.canvas, width, 10);
