@@ -126,6 +126,8 @@ LINE = re.compile(r"^(?:iter (\d+): loss|LOG (\d+))")
 
 
 MOE = "workbench MoE (8 experts, top-2)"
+NO_GRAPH_TAG = ", no CUDA graph (every kernel launched)"
+NO_GRAPH = "workbench" + NO_GRAPH_TAG
 MALLOC_TUNED = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824"
 
 
@@ -178,6 +180,8 @@ def main(argv=None) -> int:
                     help="GPU: also run the workbench eager with these TrainConfig.kernels (liger, torch, none)")
     ap.add_argument("--moe", action="store_true",
                     help="GPU: also the workbench's MoE at the same dims, active parameters = the dense model's")
+    ap.add_argument("--eager-launches", action="store_true",
+                    help="GPU: also the workbench (and its MoE) with cuda_graph=False: every kernel launched each step")
     ap.add_argument("--docs", type=int)
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
@@ -194,8 +198,12 @@ def main(argv=None) -> int:
     if not a.gpu:      # nanoGPT with glibc's allocator kept from returning memory to the OS, as the workbench does
         contenders.insert(1, ("nanoGPT train.py, malloc tuned", False))
     contenders += [(f"workbench kernels={k}", False) for k in a.kernels]
+    if a.eager_launches:
+        contenders.append((NO_GRAPH, False))
     if a.moe:
         contenders.append((MOE, False))
+        if a.eager_launches:
+            contenders.append((MOE + NO_GRAPH_TAG, False))
     if a.compile:
         contenders += [("nanoGPT train.py", True), ("workbench", True)] + ([(MOE, True)] if a.moe else [])
     times: dict[tuple, list[float]] = {}
@@ -207,7 +215,9 @@ def main(argv=None) -> int:
                 marks, _ = run(cmd, cwd=cwd, tuned="malloc" in name)
             else:
                 k = name.partition("kernels=")[2]
-                marks, out = run(workbench_cmd(work, s, comp, f", kernels={k!r}" if k else "", moe=name == MOE))
+                extra = ((f", kernels={k!r}" if k else "")
+                         + (", cuda_graph=False" if name.endswith(NO_GRAPH_TAG) else ""))
+                marks, out = run(workbench_cmd(work, s, comp, extra, moe=name.startswith(MOE)))
                 active[name] = int(re.search(r"PARAMS (\d+)", out).group(1))
             t = step_time(marks, s["warm"])
             times.setdefault((name, comp), []).append(t)
@@ -225,7 +235,7 @@ def main(argv=None) -> int:
                      "tokens_per_s": s["batch"] * s["ctx"] / med, "vs_nanogpt": statistics.median(ratios),
                      "vs_nanogpt_range": [min(ratios), max(ratios)], "rounds_ms": [t * 1e3 for t in ts],
                      "mfu": s["batch"] * s["ctx"] / med * fpt / 989e12 if a.gpu else None})
-        dense = times.get(("workbench", comp))
+        dense = times.get(("workbench" + NO_GRAPH_TAG if name.endswith(NO_GRAPH_TAG) else "workbench", comp))
         if name.startswith("workbench MoE") and dense:        # tokens/s against the dense model, within a round
             rows[-1]["vs_workbench_dense"] = statistics.median(d / t for d, t in zip(dense, ts))
     meta = {"setup": s, **info, "workbench_params": active.get("workbench"), "moe_active_params": active.get(MOE),
@@ -235,7 +245,8 @@ def main(argv=None) -> int:
                                                                     f"({torch.backends.cpu.get_cpu_capability()})"}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"nanogpt_{kind}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    flags = (" --gpu" if a.gpu else "") + (" --compile" if a.compile else "") + (" --moe" if a.moe else "")
+    flags = (" --gpu" if a.gpu else "") + (" --compile" if a.compile else "") + (" --moe" if a.moe else "") \
+        + (" --eager-launches" if a.eager_launches else "")
     mfu_note = (" MFU from active parameters (PaLM's 6N + 12 L d T FLOPs per token; 989 TFLOP/s bf16 peak)."
                 if a.gpu else "")
     moe_note = (f" The MoE's experts are each half the dense MLP's width, so its active parameters "

@@ -20,7 +20,6 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
 
 # convention -> (description, value under uniform routing as a function of top-k)
 CONVENTIONS = {
@@ -82,7 +81,7 @@ def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attenti
     if not 1 <= top_k <= n_exp:
         raise ValueError(f"top_k={top_k} must be between 1 and the number of experts {n_exp}")
     if convention == "hf" and not per_layer:
-        return load_balancing_loss_func(tuple(router_logits), n_exp, top_k, attention_mask)
+        return _pooled_hf(tuple(router_logits), top_k, attention_mask)
     values = []
     for logits in router_logits:
         P, F1, Fk = _layer_stats(logits, top_k, attention_mask)
@@ -94,6 +93,27 @@ def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attenti
             values.append(n_exp / top_k * (Fk * P).sum())
     values = torch.stack(values)
     return values if per_layer else values.mean()
+
+
+def _pooled_hf(router_logits: tuple, top_k: int, attention_mask=None) -> torch.Tensor:
+    """transformers' Mixtral `load_balancing_loss_func`, the same maths without a host sync (some transformers
+    versions count assignments with `bincount`, which waits for the GPU and cannot be captured in a CUDA graph):
+    E * sum_e (A_e / N) (S_e / N), A_e = top-k assignments to expert e, S_e = summed router probabilities of e,
+    N = rows, all pooled over the layers' (unmasked) tokens. Tested equal to the library's function."""
+    dev = router_logits[0].device
+    n_exp = router_logits[0].shape[-1]
+    counts = torch.zeros(n_exp, dtype=torch.float32, device=dev)
+    prob_sum = torch.zeros(n_exp, dtype=torch.float32, device=dev)
+    w = None if attention_mask is None else attention_mask.reshape(-1).to(dev, torch.float32)
+    total = 0.0
+    for logits in router_logits:
+        probs = torch.nn.functional.softmax(logits.to(dev), dim=-1)
+        chosen = probs.topk(top_k, dim=-1).indices.reshape(-1)
+        ones = torch.ones_like(chosen, dtype=torch.float32) if w is None else w.repeat_interleave(top_k)
+        counts = counts.scatter_add(0, chosen, ones)             # whole numbers: exact in any order
+        prob_sum = prob_sum + (probs.float() if w is None else probs.float() * w[:, None]).sum(0)
+        total = total + (probs.shape[0] if w is None else w.sum())
+    return n_exp * ((counts / total) * (prob_sum / total)).sum()
 
 
 def z_loss(router_logits: tuple[torch.Tensor, ...], per_layer: bool = False, attention_mask=None) -> torch.Tensor:

@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--distill-temperature", dest="distill_temperature", type=float, help="softmax temperature (default 2)")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false", default=None,
+                   help="CUDA: launch every kernel of every step instead of replaying the step as a CUDA graph")
     p.add_argument("--fsdp", action="store_true", default=None,
                    help="with --nproc-per-node N: shard weights, gradients and optimizer state across the processes "
                         "(FSDP2) instead of replicating them (DDP), for models that do not fit one GPU")
@@ -90,7 +92,7 @@ def _cli_train(args) -> int:
         check_model_settings(args.preset, split_overrides(overrides)[1], args.resume, args.seq_len)
     for name in ("steps", "batch_size", "seq_len", "lr", "grad_accum", "warmup", "eval_every", "sample_every",
                  "checkpoint_every", "keep_checkpoints", "seed", "log_every", "threads", "device", "compile",
-                 "fsdp", "checkpoint_light", "teacher", "distill_alpha", "distill_temperature"):
+                 "cuda_graph", "fsdp", "checkpoint_light", "teacher", "distill_alpha", "distill_temperature"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if launch.wants_launch(args):        # several processes: torchrun reruns this command line in each

@@ -48,6 +48,9 @@ class TrainConfig:
     kernels: str | None = None       # CUDA forward: "liger" (Liger-Kernel's fused RMSNorm/RoPE/SwiGLU/linear
                                      # cross-entropy), "torch" (the same lean forward in plain ops), "none" (the
                                      # model's own forward); None: "liger" when installed, "torch" with compile
+    cuda_graph: bool | None = None   # CUDA: after a few eager steps, replay each step as one captured CUDA graph
+                                     # (same maths, no per-kernel launch cost; see train.graphs); None: when the
+                                     # run allows it (one process, lean forward, no compile/teacher/pairs)
     experts_implementation: str | None = None  # MoE experts: "eager" (a loop over experts), "grouped_mm" (one
                                      # grouped GEMM, torch._grouped_mm) or "batched_mm"; None: grouped_mm on CUDA,
                                      # eager on CPU (fastest for tiny experts there; batched_mm is far slower)
@@ -103,6 +106,8 @@ def validate(c: TrainConfig) -> None:
     if c.experts_implementation not in (None, "eager", "grouped_mm", "batched_mm"):
         raise ValueError(f"experts_implementation must be 'eager', 'grouped_mm', 'batched_mm' or None (automatic), "
                          f"got {c.experts_implementation!r}")
+    if c.cuda_graph not in (None, True, False):
+        raise ValueError(f"cuda_graph must be True, False or None (automatic), got {c.cuda_graph!r}")
     if c.kernels not in (None, "liger", "torch", "none"):
         raise ValueError(f"kernels must be 'liger', 'torch', 'none' or None (automatic), got {c.kernels!r}")
     if c.optimizer not in OPTIMIZERS:

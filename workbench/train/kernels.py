@@ -9,10 +9,14 @@ Efficient Triton Kernels for LLM Training", arXiv:2410.10989):
     SwiGLU        silu(gate) * up in one kernel, recomputed in backward instead of stored
     output layer  fused linear cross-entropy: logits made chunk by chunk and never kept, their gradient made
                   in the forward pass, so the (tokens x vocabulary) float32 logits never exist in memory.
-MoE experts (Mixtral's layout) run as two grouped GEMMs over the token-expert pairs sorted by expert
-(`torch.nn.functional.grouped_mm`, CUTLASS on CUDA) in the autocast dtype; transformers' own grouped_mm experts
-are not autocast-aware and multiply in float32 under bf16 autocast. Routers run as modules, so routing hooks
-(expert output masking, gating dropout, probes) and the router logits for the aux/z losses are unchanged.
+MoE experts (Mixtral's layout): with `kernels="liger"`, Liger-Kernel's fused MoE (`LigerFusedMoEFunction`, Triton
+kernels after SonicMoE, Guo et al. 2025, arXiv:2512.14080): the gather of each expert's tokens, the gate/up GEMM
+and SwiGLU in one kernel, the down GEMM in another, and the weighted combine in a third, so the token-expert pairs
+are never copied, permuted or weighted in separate passes over memory. Otherwise two grouped GEMMs over the pairs
+sorted by expert (`torch.nn.functional.grouped_mm`, CUTLASS on CUDA). Both in the autocast dtype; transformers'
+own grouped_mm experts are not autocast-aware and multiply in float32 under bf16 autocast. Routers run as modules,
+so routing hooks (expert output masking, gating dropout, probes) and the router logits for the aux/z losses are
+unchanged.
 Attention is PyTorch's scaled_dot_product_attention (FlashAttention-2 / cuDNN kernels on CUDA). `kernels="torch"`
 is the same forward in plain PyTorch ops, for `torch.compile` (which fuses them itself) and for tests on CPU.
 The model is not changed: its modules' own weights are used, so a saved model is a plain transformers model.
@@ -29,6 +33,7 @@ from .fast import _eligible, cached_tables
 
 KERNELS = ("liger", "torch")
 CAST_ONCE = True     # under autocast, each RMSNorm output is cast to bf16 once, not once per matmul reading it
+FUSED_MOE = True     # kernels="liger": Liger-Kernel's fused MoE experts on CUDA in bf16/fp16 (False: grouped GEMMs)
 
 
 def liger_available() -> bool:
@@ -82,13 +87,16 @@ def _liger_ops():
     return _rms_norm, rope, liger_swiglu, linear_ce
 
 
-def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True) -> Callable | None:
+def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True, graph_safe: bool = False) -> Callable | None:
     """f(input_ids (B, T) int64, output_router_logits=False, targets=None (B, T) int64) -> (logits (B, T, V), or
     the mean token cross-entropy in nats against `targets`; the routers' logits per MoE layer or None).
 
     `kernels`: "liger" (Liger-Kernel's Triton kernels; CUDA only) or "torch" (plain PyTorch ops). `fuse_qkv`: q, k
     and v as one matmul with the three weights concatenated (one GEMM and one input gradient instead of three;
     measured faster eager on an H200, slightly slower under torch.compile, which plans the three itself).
+    `graph_safe`: no host syncs, so that a CUDA graph can capture the step (`workbench.train.graphs`): the output
+    layer's cross-entropy in plain ops (Liger's fused one counts its targets on the host) and the MoE experts as
+    grouped GEMMs (Liger's fused MoE sizes its grid on the host).
     Returns None for a model the lean forwards do not cover (see `workbench.train.fast`). Raises ValueError for
     an unknown `kernels`, ImportError when "liger" is asked for and Liger-Kernel does not import."""
     if kernels not in KERNELS:
@@ -96,6 +104,8 @@ def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True) -> Callabl
     if not _eligible(model):
         return None
     rms_norm, rope, swiglu, linear_ce = _liger_ops() if kernels == "liger" else _torch_ops()
+    if graph_safe:
+        linear_ce = _torch_ops()[3]
     c, inner = model.config, model.model
     n_q, n_kv = c.num_attention_heads, c.num_key_value_heads
     head = getattr(c, "head_dim", None) or c.hidden_size // n_q
@@ -126,7 +136,7 @@ def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True) -> Callabl
             h = h + a.o_proj(y.transpose(1, 2).reshape(b, t, n_q * head))
             x = normed(h, layer.post_attention_layernorm)
             if hasattr(layer.mlp, "experts"):
-                h = h + _moe(layer.mlp, x, routers)
+                h = h + _moe(layer.mlp, x, routers, fused=kernels == "liger" and not graph_safe)
             else:
                 m = layer.mlp
                 h = h + m.down_proj(swiglu(m.gate_proj(x), m.up_proj(x)))
@@ -140,9 +150,10 @@ def gpu_forward(model, kernels: str = "liger", fuse_qkv: bool = True) -> Callabl
     return forward
 
 
-def _moe(block, x, routers):
+def _moe(block, x, routers, fused: bool = False):
     """Mixtral's sparse block: the router as a module (its hooks run; logits kept for the losses), the experts
-    as grouped GEMMs when they are Mixtral-layout and hook-free, else through their own module."""
+    as grouped GEMMs (Liger's fused MoE when `fused`) when they are Mixtral-layout and hook-free, else through
+    their own module."""
     b, t, d = x.shape
     if block.training and block.jitter_noise > 0:
         x = x * torch.empty_like(x).uniform_(1.0 - block.jitter_noise, 1.0 + block.jitter_noise)
@@ -153,8 +164,37 @@ def _moe(block, x, routers):
     plain = (getattr(e, "gate_up_proj", None) is not None and getattr(e, "down_proj", None) is not None
              and e.gate_up_proj.dim() == 3 and not getattr(e, "is_transposed", False)
              and not (e._forward_hooks or e._forward_pre_hooks))
-    out = grouped_experts(e.gate_up_proj, e.down_proj, flat, index, weights) if plain else e(flat, index, weights)
+    if not plain:
+        out = e(flat, index, weights)
+    elif fused and FUSED_MOE and (moe := _fused_moe(flat)) is not None:
+        out = fused_experts(moe, e.gate_up_proj, e.down_proj, flat, index, weights)
+    else:
+        out = grouped_experts(e.gate_up_proj, e.down_proj, flat, index, weights)
     return out.reshape(b, t, d)
+
+
+def _fused_moe(x):
+    """Liger-Kernel's fused MoE autograd function when x is on CUDA and the multiply dtype is bf16/fp16, else None."""
+    dev = x.device.type
+    dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
+    if dev != "cuda" or dt not in (torch.bfloat16, torch.float16):
+        return None
+    try:
+        from liger_kernel.ops.fused_moe import LigerFusedMoEFunction
+    except Exception:             # an older Liger-Kernel without it, or Triton missing: the grouped GEMMs
+        return None
+    return LigerFusedMoEFunction
+
+
+def fused_experts(moe, gate_up, down, x, index, weights):
+    """The same sum as `grouped_experts`, by Liger-Kernel's fused MoE (`moe`: LigerFusedMoEFunction). Shapes as
+    there; returns (N, d) in x's dtype. The operands are cast to the autocast dtype first (the kernels multiply in
+    their inputs' dtype with float32 accumulators). Its routing metadata costs one host sync per call (the
+    number of row tiles), and the routing weights' gradient is summed with atomics (not bitwise reproducible)."""
+    dev = x.device.type
+    dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
+    out = moe.apply(x.to(dt), gate_up.to(dt), down.to(dt), index.to(torch.int32), weights.to(dt))
+    return out.to(x.dtype)
 
 
 def grouped_experts(gate_up, down, x, index, weights):

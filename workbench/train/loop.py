@@ -30,9 +30,8 @@ from transformers import PreTrainedModel
 from .. import moe as wb_moe
 from ..tokenizer import with_eos
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, fsdp, graphs
 from . import fast as fast_path
-from . import fsdp
 from .kernels import gpu_forward, liger_available
 from . import runfolder
 from .checkpoint import save_final
@@ -219,6 +218,8 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     lean = None if sharded else _lean(model, cfg, device)
     step_fn = distributed.train_forward(model, lean, cfg.compile, state.is_moe, ranks)
     params = [p for p in model.parameters() if p.requires_grad]
+    graph = graphs.step_graph(state, optimizer, params, device, lean, ranks.world, isinstance(data, PairData),
+                              gpu_kernels(cfg) if lean is not None and device.type == "cuda" else "torch")
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     timing = dict.fromkeys(("compute", "data", "eval", "sample", "save", "log"), 0.0)
     pending: list = []
@@ -235,8 +236,10 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
             lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            rec = _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, state.is_moe,
-                              timing, state.teacher, ranks)
+            rec = graph.step(data, step, timing) if graph is not None else None     # None: an eager step
+            if rec is None:
+                rec = _train_step(step_fn, model, optimizer, params, data, step, cfg, device, amp, state.is_moe,
+                                  timing, state.teacher, ranks)
             rec["lr"] = lr
             pending.append(rec)
             state.step = step + 1
@@ -274,6 +277,8 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
         pending[:] = [r for r in pending if r["step"] < state.step]
     finally:
         gc.unfreeze()
+        if graph is not None:
+            graph.release()
     t0 = time.perf_counter()
     _flush(state, pending, t_window, callbacks)
     timing["log"] += time.perf_counter() - t0
