@@ -182,6 +182,7 @@ def main(argv=None) -> int:
                     help="GPU: also the workbench's MoE at the same dims, active parameters = the dense model's")
     ap.add_argument("--eager-launches", action="store_true",
                     help="GPU: also the workbench (and its MoE) with cuda_graph=False: every kernel launched each step")
+    ap.add_argument("--compiled-only", action="store_true", help="with --compile: only the compiled rows")
     ap.add_argument("--docs", type=int)
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
@@ -205,7 +206,8 @@ def main(argv=None) -> int:
         if a.eager_launches:
             contenders.append((MOE + NO_GRAPH_TAG, False))
     if a.compile:
-        contenders += [("nanoGPT train.py", True), ("workbench", True)] + ([(MOE, True)] if a.moe else [])
+        compiled = [("nanoGPT train.py", True), ("workbench", True)] + ([(MOE, True)] if a.moe else [])
+        contenders = compiled if a.compiled_only else contenders + compiled
     times: dict[tuple, list[float]] = {}
     active: dict[str, int] = {}
     for rnd in range(a.rounds):
@@ -246,7 +248,7 @@ def main(argv=None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"nanogpt_{kind}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     flags = (" --gpu" if a.gpu else "") + (" --compile" if a.compile else "") + (" --moe" if a.moe else "") \
-        + (" --eager-launches" if a.eager_launches else "")
+        + (" --eager-launches" if a.eager_launches else "") + (" --compiled-only" if a.compiled_only else "")
     mfu_note = (" MFU from active parameters (PaLM's 6N + 12 L d T FLOPs per token; 989 TFLOP/s bf16 peak)."
                 if a.gpu else "")
     moe_note = (f" The MoE's experts are each half the dense MLP's width, so its active parameters "

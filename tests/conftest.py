@@ -38,3 +38,12 @@ def tiny_dense(tiny_tok):
 def tiny_moe(tiny_tok):
     from workbench.testing import tiny_model
     return tiny_model("moe", tokenizer=tiny_tok)
+
+
+@pytest.fixture(autouse=True)
+def _tf32_restored():
+    """train() turns on TF32 matmuls on CUDA for the rest of the process; a later test comparing float32
+    results at tight tolerances must not inherit that."""
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags

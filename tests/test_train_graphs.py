@@ -24,7 +24,6 @@ def _eligible(**change):
 
 @pytest.mark.parametrize("change,why", [
     (dict(device=torch.device("cpu")), "CUDA device"),
-    (dict(cfg=TrainConfig(compile=True)), "reduce-overhead"),
     (dict(world=2), "data-parallel"),
     (dict(lean=None), "lean forward"),
     (dict(teacher=object()), "teacher"),
@@ -32,7 +31,7 @@ def _eligible(**change):
     (dict(optimizer=torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))])), "fused AdamW"),
 ])
 def test_each_reason_a_run_cannot_have_a_graph_is_named(change, why):
-    assert _eligible() == ""
+    assert _eligible() == "" and _eligible(cfg=TrainConfig(compile=True)) == ""
     assert why in _eligible(**change)
 
 
@@ -58,13 +57,18 @@ def _run(preset, tok, texts, **kw):
     return train(preset, texts, tokenizer=tok, device="cuda", kernels="torch", **{**TINY_DENSE, **FAST, **kw})
 
 
-def _same_run(a, b, exact=True):
+def _same_run(a, b, exact=True, weights=True):
+    """Equal (or close) histories, and with `weights` equal (or close) final weights. Runs on different kernels
+    compare histories only: AdamW's normalised update moves a weight by about lr whatever the size of its
+    gradient, so a gradient near zero that rounds to the other sign parts the weights by ~2 lr a step."""
     tol = dict(rtol=0, atol=0) if exact else dict(rtol=2e-2, atol=2e-3)
     assert list(a.history["step"]) == list(b.history["step"])
     for col in ("loss", "lm_loss", "grad_norm"):
         torch.testing.assert_close(torch.tensor(a.history[col].tolist()), torch.tensor(b.history[col].tolist()),
                                    **tol, msg=col)
     for (name, p), q in zip(a.model.named_parameters(), b.model.parameters()):
+        if not weights:
+            break
         torch.testing.assert_close(p, q, **tol, msg=name)
 
 
@@ -86,11 +90,27 @@ def test_a_graphed_run_trains_exactly_as_an_eager_one(tok, texts, preset, extra,
 
 
 @CUDA
-def test_the_liger_kernels_run_graphed_close_to_eager(tok, texts):
+@pytest.mark.parametrize("preset", ["dense-nano", "moe-nano"])
+def test_a_compiled_run_is_graphed_and_trains_as_a_compiled_eager_one(tok, texts, preset, monkeypatch):
+    captured = []
+    real = graphs.StepGraph._capture
+    monkeypatch.setattr(graphs.StepGraph, "_capture", lambda self: captured.append(real(self)) or captured[-1])
+    eager = _run(preset, tok, texts, steps=8, compile=True, cuda_graph=False)
+    graphed = _run(preset, tok, texts, steps=8, compile=True)
+    assert captured == [True]
+    _same_run(graphed, eager, exact=False)          # the same compiled kernels; rounding may differ by fusion
+
+
+@CUDA
+def test_the_liger_kernels_run_graphed_close_to_eager(tok, texts, monkeypatch):
     pytest.importorskip("liger_kernel")
+    from workbench.train import kernels
+    # the experts as the graph has them (grouped GEMMs; the fused MoE equals them by its own test below): a router
+    # choice flipped by other rounding would move this tiny model's trajectory further than the kernels do
+    monkeypatch.setattr(kernels, "FUSED_MOE", False)
     eager = train("moe-nano", texts, tokenizer=tok, device="cuda", steps=8, cuda_graph=False, **TINY_DENSE, **FAST)
     graphed = train("moe-nano", texts, tokenizer=tok, device="cuda", steps=8, cuda_graph=True, **TINY_DENSE, **FAST)
-    _same_run(graphed, eager, exact=False)          # the graph's output layer: plain ops, not Liger's fused one
+    _same_run(graphed, eager, exact=False, weights=False)   # the graph's output layer: plain ops, not Liger's
 
 
 @CUDA

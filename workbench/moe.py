@@ -61,7 +61,7 @@ def _layer_stats(logits: torch.Tensor, top_k: int, mask: torch.Tensor | None):
 
 
 def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attention_mask=None,
-                      per_layer: bool = False) -> torch.Tensor:
+                      per_layer: bool = False, chosen: torch.Tensor | None = None) -> torch.Tensor:
     """Load-balancing loss of router logits (tuple over layers of (tokens, experts)) in a named convention.
 
     hf:       E * sum_i F_i P_i pooled over layers (uniform routing: k)
@@ -70,7 +70,9 @@ def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attenti
               first expert in ce), mean over layers (uniform: 1)
     deepseek: (E/k) * sum_i F_i P_i per layer, mean over layers (uniform: 1)
     per_layer=True returns the (layers,) vector (for "hf": each layer's own value, uniform k).
-    Differentiable (P carries the gradient; the counts do not).
+    Differentiable (P carries the gradient; the counts do not). `chosen`: the logits' top-k expert ids
+    (layers, tokens, k), when the caller has them already (one top-k for the aux loss and the routing
+    statistics); used by the pooled "hf" value, computed here when None.
     """
     _check_convention(convention)
     if isinstance(router_logits, torch.Tensor):
@@ -81,7 +83,7 @@ def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attenti
     if not 1 <= top_k <= n_exp:
         raise ValueError(f"top_k={top_k} must be between 1 and the number of experts {n_exp}")
     if convention == "hf" and not per_layer:
-        return _pooled_hf(tuple(router_logits), top_k, attention_mask)
+        return _pooled_hf(tuple(router_logits), top_k, attention_mask, chosen)
     values = []
     for logits in router_logits:
         P, F1, Fk = _layer_stats(logits, top_k, attention_mask)
@@ -95,7 +97,7 @@ def load_balance_loss(router_logits, top_k: int, convention: str = "hf", attenti
     return values if per_layer else values.mean()
 
 
-def _pooled_hf(router_logits: tuple, top_k: int, attention_mask=None) -> torch.Tensor:
+def _pooled_hf(router_logits: tuple, top_k: int, attention_mask=None, chosen=None) -> torch.Tensor:
     """transformers' Mixtral `load_balancing_loss_func`, the same maths without a host sync (some transformers
     versions count assignments with `bincount`, which waits for the GPU and cannot be captured in a CUDA graph):
     E * sum_e (A_e / N) (S_e / N), A_e = top-k assignments to expert e, S_e = summed router probabilities of e,
@@ -106,11 +108,11 @@ def _pooled_hf(router_logits: tuple, top_k: int, attention_mask=None) -> torch.T
     prob_sum = torch.zeros(n_exp, dtype=torch.float32, device=dev)
     w = None if attention_mask is None else attention_mask.reshape(-1).to(dev, torch.float32)
     total = 0.0
-    for logits in router_logits:
+    for i, logits in enumerate(router_logits):
         probs = torch.nn.functional.softmax(logits.to(dev), dim=-1)
-        chosen = probs.topk(top_k, dim=-1).indices.reshape(-1)
-        ones = torch.ones_like(chosen, dtype=torch.float32) if w is None else w.repeat_interleave(top_k)
-        counts = counts.scatter_add(0, chosen, ones)             # whole numbers: exact in any order
+        ids = (probs.topk(top_k, dim=-1).indices if chosen is None else chosen[i].to(dev)).reshape(-1)
+        ones = torch.ones_like(ids, dtype=torch.float32) if w is None else w.repeat_interleave(top_k)
+        counts = counts.scatter_add(0, ids, ones)                # whole numbers: exact in any order
         prob_sum = prob_sum + (probs.float() if w is None else probs.float() * w[:, None]).sum(0)
         total = total + (probs.shape[0] if w is None else w.sum())
     return n_exp * ((counts / total) * (prob_sum / total)).sum()
@@ -137,13 +139,14 @@ def z_loss(router_logits: tuple[torch.Tensor, ...], per_layer: bool = False, att
 
 
 def router_losses(router_logits: tuple[torch.Tensor, ...], config, attention_mask=None,
-                  convention: str = "hf") -> dict[str, torch.Tensor]:
+                  convention: str = "hf", chosen: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """{"aux": load-balancing loss in `convention` (see CONVENTIONS), "z": z-loss}; `attention_mask` (batch,
-    seq) leaves padding tokens out of both. Both assume a softmax top-k router (see check_trainable)."""
+    seq) leaves padding tokens out of both. Both assume a softmax top-k router (see check_trainable).
+    `chosen`: the logits' top-k expert ids (layers, tokens, k) if already known (see load_balance_loss)."""
     n_exp = getattr(config, "num_local_experts", None) or config.num_experts
     if router_logits and router_logits[0].shape[-1] != n_exp:
         raise ValueError(f"router logits have {router_logits[0].shape[-1]} experts but the config says {n_exp}")
-    aux = load_balance_loss(router_logits, config.num_experts_per_tok, convention, attention_mask)
+    aux = load_balance_loss(router_logits, config.num_experts_per_tok, convention, attention_mask, chosen=chosen)
     return {"aux": aux, "z": z_loss(router_logits, attention_mask=attention_mask)}
 
 

@@ -50,7 +50,7 @@ class TrainConfig:
                                      # model's own forward); None: "liger" when installed, "torch" with compile
     cuda_graph: bool | None = None   # CUDA: after a few eager steps, replay each step as one captured CUDA graph
                                      # (same maths, no per-kernel launch cost; see train.graphs); None: when the
-                                     # run allows it (one process, lean forward, no compile/teacher/pairs)
+                                     # run allows it (one process, lean forward, no teacher/pairs)
     experts_implementation: str | None = None  # MoE experts: "eager" (a loop over experts), "grouped_mm" (one
                                      # grouped GEMM, torch._grouped_mm) or "batched_mm"; None: grouped_mm on CUDA,
                                      # eager on CPU (fastest for tiny experts there; batched_mm is far slower)

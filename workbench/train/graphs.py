@@ -11,7 +11,9 @@ The maths is the eager step's: the same forward (`kernels.gpu_forward(..., graph
 the output layer's cross-entropy in plain ops and MoE experts as grouped GEMMs), the same losses and the same
 AdamW, reading the scheduled learning rate from a device tensor that is refilled before each replay. The
 micro-batches are copied into fixed input buffers; gradients live in the graph's memory pool between steps.
-Random numbers (MoE jitter, expert output masking, gating dropout) advance on each replay as eagerly.
+Random numbers (MoE jitter, expert output masking) advance on each replay as eagerly. Under `compile=True` the
+graph holds the torch.compiled forward and backward (Inductor's fused Triton kernels, compiled during the warm-up
+steps), the way torch.compile's own mode="reduce-overhead" would, but around the whole step with its optimizer.
 What cannot be captured falls back to eager steps with a warning (a host sync in a custom hook, say): the first
 graph step runs eagerly with host syncs made errors, so such a step is found before any capture starts.
 """
@@ -31,7 +33,6 @@ WARMUP_STEPS = 3   # eager steps before the capture: Triton compiles, cuBLAS wor
 def ineligible(cfg, device, lean, world: int, teacher, pairs: bool, optimizer) -> str:
     """Why this run cannot replay its steps as a CUDA graph ('' when it can)."""
     reasons = [(device.type != "cuda", "it needs a CUDA device"),
-               (cfg.compile, "compile=True has its own graphs (torch.compile mode='reduce-overhead')"),
                (world > 1, "a data-parallel run synchronises gradients across processes"),
                (lean is None, "the model has no lean forward (kernels='none', or an architecture it does not cover)"),
                (teacher is not None, "distillation runs the teacher eagerly"),
@@ -54,17 +55,18 @@ def step_graph(state, optimizer, params, device, lean, world: int, pairs: bool, 
         if cfg.cuda_graph:
             raise ValueError(f"cuda_graph=True: {why}; leave cuda_graph unset (automatic) or pass cuda_graph=False")
         return None
-    return StepGraph(gpu_forward(model, kernels, graph_safe=True), model, optimizer, params, cfg, state.is_moe,
-                     device)
+    forward = gpu_forward(model, kernels, graph_safe=True, fuse_qkv=not cfg.compile)
+    return StepGraph(torch.compile(forward) if cfg.compile else forward, model, optimizer, params, cfg,
+                     state.is_moe, device)
 
 
 class StepGraph:
-    """One optimizer step as a CUDA graph. `forward`: a graph-safe lean forward; the other arguments as the
-    loop's `_train_step` has them. `step(data, step, timing)` runs optimizer step `step` on the run's TokenData
-    and returns its records (device tensors, the loop's keys), or None while the caller should step eagerly: for
-    the first WARMUP_STEPS calls, and for good once `failed`. The next call checks the step eagerly, the one after
-    captures it, and later calls replay it. `failed` holds the reason when the check or the
-    capture did not work (the caller then stays eager)."""
+    """One optimizer step as a CUDA graph. `forward`: a graph-safe lean forward (torch.compiled or not); the other
+    arguments as the loop's `_train_step` has them. `step(data, step, timing)` runs optimizer step `step` on the
+    run's TokenData and returns its records (device tensors, the loop's keys), or None once `failed` (the caller
+    then steps eagerly, for good). The first WARMUP_STEPS calls run the step's body eagerly, the next call checks
+    it for host syncs, the one after captures it, and later calls replay it. `failed` holds the reason when the
+    check or the capture did not work."""
 
     def __init__(self, forward, model, optimizer, params, cfg, is_moe: bool, device):
         self.forward, self.model, self.optimizer, self.params = forward, model, optimizer, params
@@ -79,11 +81,11 @@ class StepGraph:
         self.out: dict = {}
 
     def step(self, data, step: int, timing) -> dict | None:
-        """One step, or None for an eager one. The check runs the graph's step eagerly with host syncs made errors
-        (a failed capture can leave CUDA's random number generator unusable); when it fails, nothing was
-        applied, `failed` says why and the caller runs this step eagerly."""
-        if self.failed or self.warm < WARMUP_STEPS:
-            self.warm += 1
+        """One step, or None when the caller should run it eagerly (`failed`). The first WARMUP_STEPS steps run
+        the graph's body eagerly (compiling it under torch.compile), the next is the check: the body run eagerly
+        with host syncs made errors (a failed capture can leave CUDA's random number generator unusable); when
+        it fails, nothing was applied, `failed` says why and the caller runs this step eagerly."""
+        if self.failed:
             return None
         cfg = self.cfg
         batches = [data.batch(step, micro, cfg.batch_size, cfg.grad_accum, cfg.seed) for micro in range(cfg.grad_accum)]
@@ -95,7 +97,11 @@ class StepGraph:
             sx.copy_(x.pin_memory(), non_blocking=True)
             sy.copy_(y.pin_memory(), non_blocking=True)
         t1 = time.perf_counter()
-        if not self.checked:
+        if self.warm < WARMUP_STEPS:
+            self.warm += 1
+            out = self._body(cfg)
+            self.optimizer.zero_grad(set_to_none=True)
+        elif not self.checked:
             out = self._check()
         else:
             if self.graph is None and not self._capture():

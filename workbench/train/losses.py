@@ -51,9 +51,11 @@ def compute_loss(step_fn, model, x, y, is_moe: bool, cfg: TrainConfig | None = N
         return out
     c = model.config
     kw = {"convention": cfg.aux_loss_convention} if cfg is not None and _ROUTER_TAKES_CONVENTION else {}
-    r = wb_moe.router_losses(router_logits, c, **kw)
+    logits = torch.stack([r.float() for r in router_logits])            # (layers, tokens, experts)
+    chosen = logits.topk(c.num_experts_per_tok, dim=-1).indices         # one top-k for the aux loss and the stats
+    r = wb_moe.router_losses(router_logits, c, chosen=chosen, **kw)
     aux_coef, z_coef = float(getattr(c, "router_aux_loss_coef", 0.0)), float(getattr(c, "router_z_loss_coef", 0.0))
-    load, entropy = routing_stats(router_logits, c.num_experts_per_tok)
+    load, entropy = routing_stats(logits, c.num_experts_per_tok, chosen)
     return out | {"loss": out["loss"] + aux_coef * r["aux"] + z_coef * r["z"], "aux_loss": r["aux"], "z_loss": r["z"],
                   "expert_load": load, "router_entropy": entropy}
 
@@ -105,12 +107,13 @@ def _ce(logits, labels):
 
 
 @torch.no_grad()
-def routing_stats(router_logits, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def routing_stats(router_logits, top_k: int, chosen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per layer: load (layers, experts) = share of top-k assignments per expert; router entropy (layers,)
-    = mean over tokens of -sum_e p_e log p_e with p = softmax(router logits)."""
+    = mean over tokens of -sum_e p_e log p_e with p = softmax(router logits). `router_logits`: a tuple over
+    layers of (tokens, experts), or them stacked; `chosen`: their top-k expert ids (layers, tokens, k) if known."""
     logits = torch.stack([r.float() for r in router_logits])            # (layers, tokens, experts)
     n_exp = logits.shape[-1]
-    idx = logits.topk(top_k, dim=-1).indices                             # (layers, tokens, k)
+    idx = logits.topk(top_k, dim=-1).indices if chosen is None else chosen   # (layers, tokens, k)
     counts = F.one_hot(idx, n_exp).sum(dim=(1, 2)).float()               # (layers, experts)
     load = counts / counts.sum(-1, keepdim=True)
     logp = logits.log_softmax(-1)
