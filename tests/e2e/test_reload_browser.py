@@ -266,8 +266,8 @@ def test_training_panels_survive_a_reload(lab_server, tmp_path):
             run_notebook(page, lab, name, timeout_s=400)
             expect(page.locator(".wb-stop")).to_have_count(2, timeout=60_000)
 
-            def finished(panels):
-                return len(panels) == 2 and all("done" in p["status"] and p["figures"] and
+            def finished(panels):      # the status, the button and the figures are separate widgets' messages
+                return len(panels) == 2 and all("done" in p["status"] and p["stopDisabled"] and p["figures"] and
                                                 all(f["drawn"] for f in p["figures"]) for p in panels)
             before = _wait_for(lambda: _panels(page), finished)
             assert finished(before), before

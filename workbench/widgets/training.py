@@ -205,6 +205,6 @@ class _PanelCallback(Callback):
             self.p._progress(state, state.history[-1:])
             self.p._draw(state, force=True)
         note = f" · stopped: {state.stop_reason}" if state.stop_reason else " · done"
+        self.p.stop_button.disabled = True       # before the status: a page never shows "done" beside a live Stop
         self.p.status.value += note
-        self.p.stop_button.disabled = True
 
