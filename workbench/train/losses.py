@@ -111,7 +111,8 @@ def routing_stats(router_logits, top_k: int, chosen: torch.Tensor | None = None)
     """Per layer: load (layers, experts) = share of top-k assignments per expert; router entropy (layers,)
     = mean over tokens of -sum_e p_e log p_e with p = softmax(router logits). `router_logits`: a tuple over
     layers of (tokens, experts), or them stacked; `chosen`: their top-k expert ids (layers, tokens, k) if known."""
-    logits = torch.stack([r.float() for r in router_logits])            # (layers, tokens, experts)
+    logits = (router_logits.float() if isinstance(router_logits, torch.Tensor)     # stacked by the caller already
+              else torch.stack([r.float() for r in router_logits]))              # (layers, tokens, experts)
     n_exp = logits.shape[-1]
     idx = logits.topk(top_k, dim=-1).indices if chosen is None else chosen   # (layers, tokens, k)
     counts = F.one_hot(idx, n_exp).sum(dim=(1, 2)).float()               # (layers, experts)
