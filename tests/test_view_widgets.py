@@ -144,3 +144,12 @@ def test_group_frames_cover_every_control_combination(rrec):
     with pytest.raises(ValueError, match="nothing to show"):
         v.set_values(metric="euclid")
     _strict_json(v)
+
+
+def test_a_view_repr_does_not_print_its_payload():
+    v = AttentionView()
+    v.weights = bytes(1 << 20)            # ipywidgets' own repr prints every non-default trait, payload included
+    bundle = v._repr_mimebundle_()
+    bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "AttentionView object at" in bundle["text/plain"]
+    assert len(repr(v)) < 200 and "weights" not in repr(v)

@@ -32,19 +32,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anywidget
 import numpy as np
 import traitlets as T
 
 from ..plots.attention import HEAD_COLORS, NORMALIZATIONS, heatmap_title, heatmap_z
 from . import standalone
-from .canvas import CSS, MiB, colorscale_stops, esm, f16
+from .canvas import BaseView, CSS, MiB, colorscale_stops, esm, f16
 
 COLORSCALES = ("Viridis", "Blues", "Magma", "Cividis", "Greys")
 VIEWS = ("attention", "rollout", "grid", "head view")
 
 
-class AttentionView(anywidget.AnyWidget):
+class AttentionView(BaseView):
     """Heat map of one input's attention (query rows, key columns) with its controls, drawn in the browser.
 
     Payload traits (set by `set_record`): `weights` float16 bytes of shape (len(blocks), n_heads, n_tokens,

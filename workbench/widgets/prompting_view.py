@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anywidget
 import numpy as np
 import pandas as pd
 import traitlets as T
@@ -32,7 +31,7 @@ from ..evaluation.metrics import METRICS
 from ..evaluation.summary import ASPECT_NAMES, aspect_scores_many, best_style
 from ..plots.prompting import METRIC_NAMES, _base_colours, style_heatmap, style_lines
 from . import standalone
-from .canvas import CSS, colorscale_stops, esm
+from .canvas import BaseView, CSS, colorscale_stops, esm
 
 
 def _matrices(frame: pd.DataFrame, by: str, cols, models, styles) -> dict:
@@ -99,7 +98,7 @@ def grid_payload(table: pd.DataFrame, models=None, styles=None, task_order=None,
             "stops": colorscale_stops("Viridis")["Viridis"]}
 
 
-class PromptView(anywidget.AnyWidget):
+class PromptView(BaseView):
     """Line graph, heat map and best-style table of one aspect value and metric, every one of them in the page.
 
     `data`: `grid_payload(...)` (set with `set_table`). Controls (synced both ways): `aspect`, `entity`, `metric`,

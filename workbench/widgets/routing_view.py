@@ -20,16 +20,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anywidget
 import numpy as np
 import traitlets as T
 
 from ..plots.routing import PALETTE, _tok
 from . import standalone
-from .canvas import CSS, MiB, rgb, esm, f16
+from .canvas import BaseView, CSS, MiB, rgb, esm, f16
 
 
-class TokenExpertView(anywidget.AnyWidget):
+class TokenExpertView(BaseView):
     """Tokens in rows of `width`, coloured by the expert their router chose, for every layer (and checkpoint).
 
     Payload: `topk` (blocks, T, k) expert ids as uint8 (uint16 past 255 experts: `expert_bytes`), `gates`
@@ -219,7 +218,7 @@ def frame_key(controls, values: dict) -> str:
     return json.dumps([values[c["name"]] for c in controls], ensure_ascii=False, separators=(",", ":"))
 
 
-class FramesView(anywidget.AnyWidget):
+class FramesView(BaseView):
     """Heat maps precomputed for every combination of control values, switched in the browser.
 
     `controls`: [{"name", "kind": "slider" (with "min", "max") | "toggle" (with "options": [[label, value]]),

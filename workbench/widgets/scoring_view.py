@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anywidget
 import numpy as np
 import traitlets as T
 
@@ -34,7 +33,7 @@ from ..plots import scoring as splots
 from ..scoring import functions as F
 from ..scoring import stats
 from . import standalone
-from .canvas import CSS, colorscale_stops, esm
+from .canvas import BaseView, CSS, colorscale_stops, esm
 
 LAMBDAS = np.round(np.linspace(0, 1.5, 31), 2)
 PREMISES = ("domain", "generic", "bos")
@@ -86,7 +85,7 @@ def lab_payload(rec, summary, how: str = "logsumexp", curves: dict | None = None
             "stops": colorscale_stops("Blues")["Blues"]}
 
 
-class ScoringView(anywidget.AnyWidget):
+class ScoringView(BaseView):
     """The scoring lab's five charts of one record, their display controls handled in the browser.
 
     `data`: `lab_payload(...)` (set with `set_record`). Controls (synced both ways): `fn`, `a`, `b` (scoring

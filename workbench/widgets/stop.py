@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anywidget
 import traitlets
+
+from .canvas import BaseView
 
 _ESM = r"""
 function render({ model, el }) {
@@ -56,7 +57,7 @@ def kernel_id() -> str:
     return stem[len("kernel-"):] if stem.startswith("kernel-") else ""
 
 
-class StopButton(anywidget.AnyWidget):
+class StopButton(BaseView):
     """A button whose clicks reach Python (`on_click(fn)`), and interrupt the kernel while `busy` is True."""
     _esm = _ESM
     busy = traitlets.Bool(False).tag(sync=True)
