@@ -24,7 +24,10 @@ rec = attention_record(sharpen(tiny_model("dense", tokenizer=tok)), tok, {TEXT!r
 
 def keep(view, name, traits):
     """Write the view's control values to name.json whenever the kernel hears of a change."""
-    write = lambda _=None: pathlib.Path(name + ".json").write_text(json.dumps({{t: getattr(view, t) for t in traits}}))
+    def write(_=None):          # renamed into place: the test never reads a half-written file
+        tmp = pathlib.Path(name + ".json.tmp")
+        tmp.write_text(json.dumps({{t: getattr(view, t) for t in traits}}))
+        tmp.replace(name + ".json")
     view.observe(write, names=traits)
     write()
 ''', '''\

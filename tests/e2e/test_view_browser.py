@@ -25,7 +25,10 @@ rec = R.routing_record(moe, tok, texts, groups={"domain": ["story", "code", "sto
 
 def keep(view, name, traits):
     """Write the view's control values to name.json whenever the kernel hears of a change."""
-    write = lambda _=None: pathlib.Path(name + ".json").write_text(json.dumps({t: getattr(view, t) for t in traits}))
+    def write(_=None):          # renamed into place: the test never reads a half-written file
+        tmp = pathlib.Path(name + ".json.tmp")
+        tmp.write_text(json.dumps({t: getattr(view, t) for t in traits}))
+        tmp.replace(name + ".json")
     view.observe(write, names=traits)
     write()
 ''', '''\
