@@ -236,3 +236,29 @@ def test_non_finite_loss_found_at_a_flush_names_the_step_too():
     with pytest.raises(NonFiniteLoss, match="non-finite loss at step 4$") as err:
         _flush(SimpleNamespace(tokens_per_step=1, history=[]), pending, 0.0, [])
     assert err.value.step == 4
+
+
+def test_a_staged_window_publishes_the_same_rows_as_a_flush():
+    """The lagged log (one GPU) stages a window and publishes it later: the same rows as a flush, the next
+    window starting at the staged window's last step, and a non-finite loss still named by its step."""
+    from types import SimpleNamespace
+    from workbench.train.records import NonFiniteLoss, flush, publish, stage
+
+    def window(bad=None):
+        return [{"step": i, "t": 10.0 + i, "loss": torch.tensor(float("nan") if i == bad else 1.0 + i),
+                 "grad_norm": torch.tensor(0.5), "expert_load": torch.tensor([[0.25, 0.75]]), "lr": 1e-3}
+                for i in range(4)]
+
+    a, b = SimpleNamespace(tokens_per_step=8, history=[]), SimpleNamespace(tokens_per_step=8, history=[])
+    seen = []
+    cb = SimpleNamespace(on_log=lambda state, rows: seen.append([r["step"] for r in rows]))
+    flush(a, window(), 5.0, [])
+    pending = window()
+    staged = stage(b, pending)
+    assert pending == [] and b.history == [] and seen == []          # nothing published yet
+    assert publish(b, None, 7.0, [cb]) == 7.0                        # no window: the start stays
+    assert publish(b, staged, 5.0, [cb], lagged=True) == 13.0        # the next window starts at its last step
+    assert b.history == a.history and seen == [[1, 2, 3, 4]]
+    assert b.history[0]["tokens_per_s"] == 4 * 8 / (13.0 - 5.0)
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 3$"):
+        publish(b, stage(b, window(bad=2)), 13.0, [cb], lagged=True)

@@ -90,6 +90,30 @@ def test_a_graphed_run_trains_exactly_as_an_eager_one(tok, texts, preset, extra,
 
 
 @CUDA
+def test_the_lagged_log_on_a_gpu_gives_the_same_history_one_window_late(tok, texts, monkeypatch):
+    """On one GPU the log publishes each window after the next one has run (workbench.train.records); the
+    history equals a run logged at once, and the callbacks get every step once, in order."""
+    from workbench.train import loop
+
+    class Seen(Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_log(self, state, rows):
+            self.calls.append((state.step, [r["step"] for r in rows]))
+
+    runs = {}
+    for lag in (False, True):
+        monkeypatch.setattr(loop, "LAGGED_LOG", lag)
+        seen = Seen()
+        runs[lag] = (_run("dense-nano", tok, texts, steps=20, log_every=5, callbacks=[seen]), seen.calls)
+    _same_run(runs[True][0], runs[False][0])
+    windows = [list(range(s, s + 5)) for s in (1, 6, 11, 16)]
+    assert runs[False][1] == list(zip((5, 10, 15, 20), windows))
+    assert runs[True][1] == list(zip((10, 15, 20, 20), windows))    # the last step flushes both
+
+
+@CUDA
 @pytest.mark.parametrize("preset", ["dense-nano", "moe-nano"])
 def test_a_compiled_run_is_graphed_and_trains_as_a_compiled_eager_one(tok, texts, preset, monkeypatch):
     captured = []

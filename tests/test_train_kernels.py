@@ -40,9 +40,25 @@ def _check(kind, extra, kernels, device, dtype_tol):
             torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize("qkv", ["shared-backward", "cat"])
 @pytest.mark.parametrize("kind,extra", CASES)
-def test_plain_ops_forward_matches_transformers(kind, extra):
+def test_plain_ops_forward_matches_transformers(kind, extra, qkv, monkeypatch):
+    from workbench.train import kernels
+    monkeypatch.setattr(kernels, "QKV", qkv)
     _check(kind, extra, "torch", "cpu", (1e-5, 1e-6))
+
+
+def test_the_qkv_projection_has_linear_gradients_in_float64_and_bf16_outputs_under_autocast():
+    from workbench.train.kernels import qkv_projection
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 8, dtype=torch.float64, requires_grad=True)
+    ws = [torch.randn(o, 8, dtype=torch.float64, requires_grad=True) for o in (8, 4, 4)]
+    assert torch.autograd.gradcheck(qkv_projection, (x, *ws))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outs = qkv_projection(x.float(), *[w.float() for w in ws])
+    assert [o.dtype for o in outs] == [torch.bfloat16] * 3
+    for o, w in zip(outs, ws):
+        torch.testing.assert_close(o.float(), (x @ w.T).float(), rtol=2e-2, atol=5e-2)
 
 
 @pytest.mark.skipif(not liger_available(), reason="needs a CUDA device and Liger-Kernel")

@@ -1,8 +1,9 @@
 """Training callbacks: hooks the loop calls at log intervals, evaluations, samples, checkpoints and the end.
 
 The loop never calls a callback per step: `on_log` gets the rows of the last `log_every` steps at once,
-so progress bars and live plots cost (almost) nothing. A callback stops training with
-`state.request_stop(reason)`; the loop then ends cleanly and saves a checkpoint.
+so progress bars and live plots cost (almost) nothing. On one GPU those rows arrive one window late (after
+the next window's steps have run; evaluations, samples, checkpoints and the end catch up). A callback stops
+training with `state.request_stop(reason)`; the loop then ends cleanly and saves a checkpoint.
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ then clip the gradient norm, set the scheduled lr and take an AdamW step. For an
     loss = lm + router_aux_loss_coef * aux + router_z_loss_coef * z
 computed by `losses` from the router logits (transformers only adds aux when asked, and never z).
 Per-step values stay on the device and are flushed to the history every `log_every` steps, so the
-loop issues no per-step host syncs on CUDA.
+loop issues no per-step host syncs on CUDA; on one GPU not even at those steps: a window is published while
+the next one runs (`records`), so the callbacks see it one window late.
 Under torchrun the same loop runs one rank of a data-parallel run (DDP, or FSDP2 with `fsdp`; see
 `distributed` and `fsdp`).
 Not here: setting a run up (`setup`), the losses (`losses`), checkpoint files (`checkpoint`, `runfolder`),
@@ -41,11 +42,14 @@ from .generate import generate
 from .losses import _ROUTER_TAKES_CONVENTION, compute_loss, prefix_lm_loss
 from .pairs import PairData, evaluate_pairs, finalize_eom, is_translation_model, mt_routing, pair_loss
 from .pairs import MT_PRESETS, pair_setup, pair_tokenizer, prepare_pairs, sample_pairs
+from .records import NonFiniteLoss, flush as _flush, publish as _publish, stage as _stage
 from .schedule import lr_at
 from .setup import (_check_same_model, _check_vocab, _is_moe, _load_weights, _model, _restore, _seq_len,
                     check_model_settings, choose_experts, choose_threads, load_teacher, make_optimizer,
                     run_tokenizer)
 
+
+LAGGED_LOG = True   # on one GPU, log one window behind instead of waiting for the GPU at each log step
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,6 @@ class TrainState:
 
     def request_stop(self, reason: str = "stop requested") -> None:
         self.stop_reason = self.stop_reason or reason
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss of optimizer step `step` (1-based, as in the history) is NaN or infinite."""
-
-    def __init__(self, step: int):
-        super().__init__(f"non-finite loss at step {step}")
-        self.step = step
 
 
 def train(model_or_preset=None, corpus=None, tokenizer=None, out_dir=None, config: TrainConfig | None = None,
@@ -223,6 +219,10 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     timing = dict.fromkeys(("compute", "data", "eval", "sample", "save", "log"), 0.0)
     pending: list = []
+    # On one GPU the log runs a window behind: a window's records are copied to the host while the next window's
+    # steps run, and published after them, so the GPU never waits for the host's logging (a full flush before
+    # every evaluation, sample, checkpoint and the last step keeps those in step with the history)
+    lag, staged = LAGGED_LOG and device.type == "cuda" and ranks.world == 1, None
     state.start_time = t_start = time.perf_counter()
     t_window = t_start
     for cb in callbacks:
@@ -251,7 +251,13 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
             if not (state.step % cfg.log_every == 0 or last or due_eval or due_sample or due_ckpt):
                 continue
             t0 = time.perf_counter()
-            t_window = _flush(state, pending, t_window, callbacks)
+            if lag and not (last or due_eval or due_sample or due_ckpt):
+                previous, staged = staged, _stage(state, pending)
+                t_window = _publish(state, previous, t_window, callbacks, lagged=True)
+            else:
+                t_window = _publish(state, staged, t_window, callbacks, lagged=True)
+                staged = None
+                t_window = _flush(state, pending, t_window, callbacks)
             timing["log"] += time.perf_counter() - t0
             whole, optim_state = None, None
             if sharded and ((due_eval or due_sample) and not last or due_ckpt):   # collective: every rank
@@ -267,6 +273,7 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
                 state.stop_reason = distributed.agree(state.stop_reason, ranks)
     except NonFiniteLoss as err:
         pending.clear()
+        staged = None
         state.stop_reason = f"{err}: training stopped; weights and checkpoints are from before that step"
         warnings.warn(state.stop_reason, RuntimeWarning, stacklevel=2)
         return _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start, handles, amp, good=False)
@@ -280,7 +287,7 @@ def _run(state: TrainState, optimizer, data, device, out_dir, callbacks) -> Trai
         if graph is not None:
             graph.release()
     t0 = time.perf_counter()
-    _flush(state, pending, t_window, callbacks)
+    _flush(state, pending, _publish(state, staged, t_window, callbacks, lagged=True), callbacks)
     timing["log"] += time.perf_counter() - t0
     return _finish(state, optimizer, data, device, out_dir, callbacks, timing, t_start, handles, amp, good=True)
 
@@ -369,34 +376,6 @@ class _null:
 
     def __exit__(self, *exc):
         return False
-
-
-def _flush(state, pending, t_window, callbacks) -> float:
-    """Move pending per-step tensors to the history (one host sync); raise on a non-finite loss."""
-    if not pending:
-        return t_window
-    keys = [k for k in pending[0] if k not in ("step", "t")]
-    stacked = {k: torch.stack([torch.as_tensor(r[k]) for r in pending]).float() for k in keys}
-    ranks = distributed.Ranks(getattr(state, "rank", 0), getattr(state, "world_size", 1))
-    stacked = {k: v.cpu() for k, v in distributed.mean_over_ranks(stacked, ranks).items()}   # ranks' mean
-    bad = (~torch.isfinite(stacked["loss"])).nonzero()
-    if len(bad):
-        raise NonFiniteLoss(pending[int(bad[0])]["step"] + 1)
-    dt = max(pending[-1]["t"] - t_window, 1e-9)
-    tps = len(pending) * state.tokens_per_step / dt
-    rows = []
-    for i, r in enumerate(pending):
-        row = {"step": r["step"] + 1}
-        for k in keys:
-            v = stacked[k][i]
-            row[k] = v.tolist() if v.dim() else float(v)
-        row["tokens_per_s"] = tps
-        rows.append(row)
-    state.history.extend(rows)
-    pending.clear()
-    for cb in callbacks:
-        cb.on_log(state, rows)
-    return time.perf_counter()
 
 
 @torch.no_grad()
