@@ -99,6 +99,15 @@ def test_one_measurement_row_for_every_variant(model, tiny_tok):
     assert all(r["peak_mb"] > 0 for r in rows)
 
 
+def test_a_failing_measurement_stops_its_memory_process(model, tiny_tok):
+    """measure() runs the peak-memory process beside its other measurements; an error in those stops it."""
+    import psutil
+    with pytest.raises(ValueError):
+        measure(model, tiny_tok, "tiny", tasks=("no-such-task/1",), n_val=2, n_stories=1, gen_tokens=4, repeats=1,
+                threads=(1,))
+    assert psutil.Process().children() == []
+
+
 def test_peak_memory_holds_the_weights_a_variant_keeps_resident(tiny_tok):
     """Measured in a fresh process: a 34 MB float32 model needs about 34 MB more than a tiny one while it
     generates, and its int8 copy (9 MB of weights, dequantized a matrix at a time) well under that."""

@@ -149,3 +149,18 @@ def test_the_seed_fixes_loras_initial_matrices_too(tiny_tok, task):
         lora, _ = adapt(base, tiny_tok, task, "lora", rank=2, steps=2, batch_size=2, seed=7)
         runs.append({n: p.detach().clone() for n, p in lora.named_parameters() if "lora_A" in n})
     assert runs[0].keys() == runs[1].keys() and all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+@pytest.mark.parametrize("kind", ["dense", "moe"])
+def test_the_first_loss_is_the_cross_entropy_of_the_label_tokens_over_all_logits(tiny_tok, task, kind):
+    """adapt() asks the model for the logits before label tokens only (`logits_to_keep`); its first loss equals
+    the cross-entropy of the label tokens computed from every position's logits."""
+    import torch.nn.functional as F
+    from workbench.compress.lora import _batches
+    base = tiny_model(kind, seed=0, tokenizer=tiny_tok, attn_implementation="sdpa", max_position_embeddings=512)
+    _, rec = adapt(base, tiny_tok, task, "full", steps=1, batch_size=8, seed=3)
+    ids, mask, target = next(_batches(label_examples(tiny_tok, task), 8, 1, 3, tiny_tok.pad_token_id))
+    with torch.no_grad():
+        logits = base.float()(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    want = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target[:, 1:].reshape(-1), ignore_index=-100)
+    assert (target != -100).sum() > 8 and rec.first_loss == pytest.approx(want.item(), rel=1e-5)

@@ -123,8 +123,10 @@ def adapt(model, tok, task, method: str = "lora", rank: int = 8, alpha: int | No
     for ids, mask, target in (_seq2seq_batches if seq2seq else _batches)(examples, batch_size, steps, seed, pad):
         if seq2seq:                    # T5 shifts the labels right behind its start token for the decoder input
             logits = model(input_ids=ids, attention_mask=mask, labels=target).logits
-        else:
-            logits, target = model(input_ids=ids, attention_mask=mask).logits[:, :-1], target[:, 1:]
+        else:    # logits only where the next token is a label (`logits_to_keep`): the loss reads no others
+            keep = (target[:, 1:] != -100).any(0).nonzero().squeeze(1)
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+            target = target[:, keep + 1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=-100)
         first = float(loss.item()) if first is None else first
         loss.backward()

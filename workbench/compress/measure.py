@@ -175,6 +175,12 @@ def peak_memory_bytes(model, tok, gen_tokens: int = 32, prompt: str = PROMPT) ->
     thread and allocator start-up): compare differences between variants, not ratios.
     Raises ValueError for a peft model with unmerged adapters (measure `merge(model)`), RuntimeError when the
     child process fails (its error output attached)."""
+    return _peak_result(_start_peak(model, tok, gen_tokens, prompt))
+
+
+def _start_peak(model, tok, gen_tokens: int, prompt: str):
+    """Start peak_memory_bytes' measuring process (it runs on its own while the caller goes on); returns the
+    handle `_peak_result` waits on. ValueError for a model with unmerged LoRA adapters."""
     if hasattr(model, "merge_and_unload"):
         raise ValueError("peak_memory_bytes: this model has unmerged LoRA adapters; measure "
                          "workbench.compress.merge(model), the plain model they fold into")
@@ -183,15 +189,31 @@ def peak_memory_bytes(model, tok, gen_tokens: int = 32, prompt: str = PROMPT) ->
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     args = {"module": type(model).__module__, "cls": type(model).__name__, "config": model.config.to_dict(),
             "quantized": _is_quantized(model), "ids": tok(prompt)["input_ids"], "n": gen_tokens, "pad": pad}
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "tensors.pt"
-        torch.save({"state": state, "extra": extra}, path)
-        del state, extra
-        done = subprocess.run([sys.executable, "-c", _PEAK_CHILD, str(path), json.dumps(args)], capture_output=True,
-                              text=True, timeout=600, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
-    if done.returncode != 0:
-        raise RuntimeError(f"peak_memory_bytes: the measuring process failed:\n{done.stderr[-2000:]}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    folder = tempfile.TemporaryDirectory()
+    path = Path(folder.name) / "tensors.pt"
+    torch.save({"state": state, "extra": extra}, path)
+    proc = subprocess.Popen([sys.executable, "-c", _PEAK_CHILD, str(path), json.dumps(args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
+    return proc, folder
+
+
+def _peak_result(handle, check: bool = True) -> int | None:
+    """Wait for a measuring process from `_start_peak`; its peak minus its base RSS in bytes. RuntimeError when
+    it failed (its error output attached) or ran over 10 minutes; with check=False only waits and cleans up."""
+    proc, folder = handle
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        stderr += "\n(stopped after 600 s)"
+    finally:
+        folder.cleanup()
+    if not check:
+        return None
+    if proc.returncode != 0:
+        raise RuntimeError(f"peak_memory_bytes: the measuring process failed:\n{stderr[-2000:]}")
+    out = json.loads(stdout.strip().splitlines()[-1])
     return int(out["peak"] - out["base"])
 
 
@@ -211,15 +233,22 @@ def measure(model, tok, name: str, method: str = "original", setting: str = "", 
            "nonzero": nonzero if not _is_quantized(model) else total}
     for t in threads:
         row[f"ms_per_token_{t}t"] = ms_per_token(model, tok, t, gen_tokens, repeats)
-    row["peak_mb"] = peak_memory_bytes(model, tok, gen_tokens) / 1e6
-    texts = generate_corpus("mixed", n_val, seed=seed, split="eval").texts
-    row["val_loss"] = val_loss(model, tok, texts)
-    row["val_ppl"] = math.exp(row["val_loss"])
-    row["well_formed"] = validator_scores(model, tok, n=n_stories, seed=seed, max_new_tokens=160)["well_formed"]
-    for spec in tasks:
-        task = load_task(spec, n=n_task, seed=seed)
-        rec = label_logprobs(model, tok, task, channel=False)
-        row[f"acc:{spec}"] = float((predictions(rec, ["acc"])["acc"] == np.asarray(task.golds)).mean())
+    peak = _start_peak(model, tok, gen_tokens, PROMPT)     # its own process: measured while the rest runs here
+    row["peak_mb"] = None                                 # filled in when that process is done
+    try:
+        texts = generate_corpus("mixed", n_val, seed=seed, split="eval").texts
+        row["val_loss"] = val_loss(model, tok, texts)
+        row["val_ppl"] = math.exp(row["val_loss"])
+        row["well_formed"] = validator_scores(model, tok, n=n_stories, seed=seed, max_new_tokens=160)["well_formed"]
+        for spec in tasks:
+            task = load_task(spec, n=n_task, seed=seed)
+            rec = label_logprobs(model, tok, task, channel=False)
+            row[f"acc:{spec}"] = float((predictions(rec, ["acc"])["acc"] == np.asarray(task.golds)).mean())
+    except BaseException:                                 # stop the measuring process with the error
+        peak[0].kill()
+        _peak_result(peak, check=False)
+        raise
+    row["peak_mb"] = _peak_result(peak) / 1e6
     return row
 
 
